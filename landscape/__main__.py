@@ -1,0 +1,8 @@
+"""``python -m landscape run ...``: see :mod:`landscape.runner`."""
+
+import sys
+
+from .runner import main
+
+if __name__ == "__main__":
+    sys.exit(main())

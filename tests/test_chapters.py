@@ -1,0 +1,92 @@
+"""Every chapter on the smoke profile through papermill, asserting on its
+glued values; nbval (lax) on the cells tagged deterministic; the HTML build."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from landscape import runner
+from landscape.chapters import CHAPTERS
+from landscape.claims import VERDICTS
+from landscape.notebook import errors, glued
+
+pytestmark = pytest.mark.chapters
+REPO = Path(__file__).resolve().parent.parent
+
+# chapter -> glued name -> (low, high): sane ranges for smoke-profile values
+SANE = {
+    "template": {"template-best-acc": (0.0, 1.0), "template-best-lr": (1e-6, 10.0)},
+}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Run every chapter once on the smoke profile (fresh cache) into a temporary run folder."""
+    out = tmp_path_factory.mktemp("smoke-run")
+    env_cache = tmp_path_factory.mktemp("smoke-cache")
+    old = os.environ.get("LANDSCAPE_CACHE")
+    os.environ["LANDSCAPE_CACHE"] = str(env_cache)
+    try:
+        params = runner.plan(list(CHAPTERS), "smoke", [], REPO)
+        results = runner.run_chapters(params, "smoke", REPO, out)
+    finally:
+        if old is None:
+            os.environ.pop("LANDSCAPE_CACHE", None)
+        else:
+            os.environ["LANDSCAPE_CACHE"] = old
+    return {r.chapter: r for r in results}, out
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_chapter_runs_on_smoke_and_glues_sane_values(smoke_run, chapter):
+    results, out = smoke_run
+    res = results[chapter]
+    nb_path = out / Path(CHAPTERS[chapter]).name
+    assert res.status == "ok", f"{chapter} failed: {res.error} (see {nb_path})"
+    assert errors(nb_path) == []
+    values = glued(nb_path)
+    assert values["run-profile"] == "smoke"
+    ids = sorted({k.split("-")[1] for k in values if k.startswith("claim-")})
+    assert ids, f"{chapter} glued no claims"
+    for cid in ids:
+        assert values[f"claim-{cid}-verdict"] in VERDICTS
+        assert isinstance(values[f"claim-{cid}-statement"], str) and values[f"claim-{cid}-statement"]
+        v = values[f"claim-{cid}-value"]
+        assert isinstance(v, (int, float)) and (math.isfinite(v) or values[f"claim-{cid}-verdict"] == "inconclusive")
+        assert values[f"claim-{cid}-threshold"]
+    for name, (lo, hi) in SANE.get(chapter, {}).items():
+        assert lo <= values[name] <= hi, f"{chapter}: {name} = {values[name]} outside [{lo}, {hi}]"
+
+
+def test_deterministic_cells_give_the_same_output_twice(smoke_run, tmp_path):
+    """nbval (lax) re-executes each smoke notebook with an empty cache and
+    compares the cells tagged nbval-check-output with the first run's."""
+    _, out = smoke_run
+    notebooks = sorted(str(p) for p in out.glob("*.ipynb"))
+    assert notebooks
+    env = {**os.environ, "LANDSCAPE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env", *notebooks],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_book_builds_without_warnings(tmp_path):
+    """The HTML from the committed notebooks, with -W (warnings are errors)."""
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run(
+        [str(jb), "build", str(REPO), "--path-output", str(tmp_path), "--warningiserror", "--nitpick", "--keep-going", "--quiet"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    for path in CHAPTERS.values():
+        page = tmp_path / "_build" / "html" / Path(path).with_suffix(".html")
+        html = page.read_text()
+        assert "data:image/png;base64" in html or "<img" in html, f"{page} has no figure"
