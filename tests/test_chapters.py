@@ -12,17 +12,13 @@ from pathlib import Path
 import pytest
 
 from landscape import runner
-from landscape.chapters import CHAPTERS
+from landscape.chapters import CHAPTERS, module
 from landscape.claims import VERDICTS
 from landscape.notebook import errors, glued
 
 pytestmark = pytest.mark.chapters
 REPO = Path(__file__).resolve().parent.parent
 
-# chapter -> glued name -> (low, high): sane ranges for smoke-profile values
-SANE = {
-    "template": {"template-best-acc": (0.0, 1.0), "template-best-lr": (1e-6, 10.0)},
-}
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +56,7 @@ def test_chapter_runs_on_smoke_and_glues_sane_values(smoke_run, chapter):
         v = values[f"claim-{cid}-value"]
         assert isinstance(v, (int, float)) and (math.isfinite(v) or values[f"claim-{cid}-verdict"] == "inconclusive")
         assert values[f"claim-{cid}-threshold"]
-    for name, (lo, hi) in SANE.get(chapter, {}).items():
+    for name, (lo, hi) in getattr(module(chapter), "SMOKE_CHECKS", {}).items():
         assert lo <= values[name] <= hi, f"{chapter}: {name} = {values[name]} outside [{lo}, {hi}]"
 
 

@@ -18,6 +18,10 @@ from ..params import Param, Schema
 from ..train import History, fit
 from .common import DATA_ROOT, DEVICE, PROFILE, SEEDS
 
+NOTEBOOK = "book/template.ipynb"
+ORDER = 0
+SMOKE_CHECKS = {"template-best-acc": (0.0, 1.0), "template-best-lr": (1e-6, 10.0)}
+
 SCHEMA = Schema(
     profile=PROFILE,
     device=DEVICE,
