@@ -1,11 +1,15 @@
 """Sphinx extension for the book (``sphinx: extra_extensions`` in ``_config.yml``).
 
-At ``config-inited``, before myst-nb reads its settings, it makes the book
-serve MathJax 3, require.js and the widgets HTML manager itself
-(:func:`landscape.assets.ensure`), so pages render with no network: it adds
-the vendor folder to ``html_static_path`` and points ``mathjax_path`` and
-``nb_ipywidgets_js`` at the local copies. When the files cannot be had it
-leaves the CDN defaults and prints a visible warning.
+- Offline pages: at ``config-inited``, before myst-nb reads its settings, it
+  makes the book serve MathJax 3, require.js and the widgets HTML manager
+  itself (:func:`landscape.assets.ensure`): it adds the vendor folder to
+  ``html_static_path`` and points ``mathjax_path`` and ``nb_ipywidgets_js``
+  at the local copies. When the files cannot be had it leaves the CDN
+  defaults and prints a visible warning.
+- The ``claims-ledger`` directive: one table of every claim of every chapter
+  (:func:`landscape.ledger.collect`, from the committed notebooks' glued
+  values), with counts per verdict and per paper.
+- The book's stylesheet, ``landscape/static/landscape.css``.
 """
 
 from __future__ import annotations
@@ -13,10 +17,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
 from .assets import VENDOR_NAME, ensure
+from .claims import VERDICTS
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def _configure(app, config) -> None:
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
     root = ensure(Path(app.confdir) / "_build" / "vendor")
     if root is None:
         print(
@@ -35,6 +46,79 @@ def _configure(app, config) -> None:
     }
 
 
+def _table(header: list[str], rows: list[list], widths: list[int], classes: list[str]) -> nodes.table:
+    def row(cells):
+        r = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            para = nodes.paragraph()
+            para += cell if isinstance(cell, nodes.Node) else nodes.Text(str(cell))
+            entry += para
+            r += entry
+        return r
+
+    table = nodes.table(classes=classes)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for w in widths:
+        group += nodes.colspec(colwidth=w)
+    head = nodes.thead()
+    head += row(header)
+    body = nodes.tbody()
+    for cells in rows:
+        body += row(cells)
+    group += head
+    group += body
+    return table
+
+
+def _verdict(v: str) -> nodes.inline:
+    return nodes.inline(text=v, classes=[f"verdict-{v.replace(' ', '-')}"])
+
+
+class ClaimsLedger(SphinxDirective):
+    """``{claims-ledger}``: the table of every claim, then the counts."""
+
+    has_content = False
+
+    def run(self):
+        from .ledger import collect, counts
+
+        root = Path(self.env.app.confdir)
+        rows = collect(root)
+        from .chapters import CHAPTERS
+
+        for nb in CHAPTERS.values():
+            self.env.note_dependency(str(root / nb))
+        builder = self.env.app.builder
+        out = []
+        claim_rows = []
+        for r in rows:
+            target = str(Path(r.notebook).with_suffix(""))
+            try:
+                uri = builder.get_relative_uri(self.env.docname, target) + "#claims"
+            except Exception:  # non-HTML builders
+                uri = ""
+            link = nodes.reference(text=r.id, refuri=uri) if uri else nodes.Text(r.id)
+            claim_rows.append([link, r.paper, r.statement, r.profile, r.value_text, r.threshold, _verdict(r.verdict)])
+        if not claim_rows:
+            out.append(nodes.paragraph(text="No chapter has decided a claim yet."))
+        else:
+            out.append(_table(["id", "paper", "claim", "profile", "measured", "reproduced when", "verdict"],
+                              claim_rows, [5, 12, 40, 6, 8, 10, 10], ["landscape-ledger"]))
+            devices = sorted({f"{r.profile} profile on {r.device}" for r in rows})
+            out.append(nodes.paragraph(text="Data and scale: each id links to its chapter's Claims section, which names the data and scale; "
+                                            "the runs shown were made with the " + "; ".join(devices) + "."))
+        tally = counts(rows)
+        count_rows = [[paper, *[tally[paper][v] for v in VERDICTS], sum(tally[paper].values())] for paper in tally if paper != "all"]
+        count_rows.append([nodes.strong(text="all"), *[tally["all"][v] for v in VERDICTS], sum(tally["all"].values())])
+        section = nodes.rubric(text="Counts per verdict and paper")
+        out += [section, _table(["paper", *VERDICTS, "claims"], count_rows, [20, 10, 10, 10, 8], ["landscape-ledger-counts"])]
+        return out
+
+
 def setup(app):
     app.connect("config-inited", _configure, priority=100)  # before myst-nb (priority 500)
+    app.add_directive("claims-ledger", ClaimsLedger)
+    app.add_css_file("landscape.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

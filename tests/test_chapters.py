@@ -83,6 +83,33 @@ def test_book_builds_without_warnings(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     for path in CHAPTERS.values():
+        if Path(path).with_suffix("").as_posix() not in _toc_files():
+            continue  # test_every_chapter_is_in_the_toc reports it
         page = tmp_path / "_build" / "html" / Path(path).with_suffix(".html")
         html = page.read_text()
         assert "data:image/png;base64" in html or "<img" in html, f"{page} has no figure"
+
+
+def _toc_files() -> set[str]:
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.add(str(node["file"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return files
+
+
+def test_every_chapter_is_in_the_toc():
+    missing = [name for name, path in CHAPTERS.items() if Path(path).with_suffix("").as_posix() not in _toc_files()]
+    assert not missing, f"chapters missing from _toc.yml: {missing}"

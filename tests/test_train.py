@@ -71,7 +71,7 @@ def test_callbacks_scheduler_and_penalty(digits):
     model = models.build("mlp", in_features=64, widths=[12], out_features=10)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    norms = lambda m, epoch, h: {"weight_norm": float(sum(p.norm() ** 2 for p in m.parameters()))}
+    norms = lambda m, epoch, h: {"weight_norm": float(sum(p.detach().norm() ** 2 for p in m.parameters()))}
     h = fit(model, digits.train, epochs=3, optimizer=opt, scheduler=sched, callbacks=[norms], device="cpu")
     assert h["lr"] == [0.1, 0.05, 0.025, 0.0125]
     assert len(h["weight_norm"]) == 4 and "weight_norm" in h.columns

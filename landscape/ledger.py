@@ -1,0 +1,100 @@
+"""The claims ledger: every claim of every chapter, read from the executed
+notebooks' glued values (``claim-<id>-{statement,value,threshold,verdict}``),
+never typed by hand.
+
+:func:`collect` gives the rows; :func:`counts` tallies them by verdict and
+paper. The book shows them through the ``claims-ledger`` directive of
+:mod:`landscape.sphinxext`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .claims import VERDICTS
+from .notebook import glued
+
+__all__ = ["PAPERS", "Row", "collect", "counts"]
+
+#: claim-id prefix -> citation key of the paper (0: the template's own claims)
+PAPERS = {
+    "0": "template",
+    "1": "sankar2021hessian",
+    "2": "sinha2020dante",
+    "3": "sankar2018trajectories",
+    "4": "srinivasan2018adine",
+    "5": "sankar2017saddles",
+}
+
+_CLAIM = re.compile(r"^claim-(?P<id>\d+(?:\.\d+)*)-verdict$")
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    chapter: str
+    notebook: str
+    paper: str
+    statement: str
+    value: object
+    threshold: str
+    verdict: str
+    profile: str
+    device: str
+
+    @property
+    def value_text(self) -> str:
+        v = self.value
+        if isinstance(v, float):
+            return "nan" if math.isnan(v) else f"{v:.4g}"
+        return str(v)
+
+
+def _key(claim_id: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in claim_id.split("."))
+
+
+def collect(root: str | Path, chapters: dict[str, str] | None = None) -> list[Row]:
+    """Every glued claim of the chapters' notebooks under ``root``, ordered by id.
+
+    Raises:
+        ValueError: a glued verdict that is not one of :data:`~landscape.claims.VERDICTS`,
+            or a claim glued without its statement, value or threshold.
+    """
+    if chapters is None:
+        from .chapters import CHAPTERS as chapters  # noqa: N811
+    root = Path(root)
+    rows = []
+    for name, nb in chapters.items():
+        path = root / nb
+        if not path.is_file():
+            continue
+        values = glued(path)
+        for key, verdict in values.items():
+            m = _CLAIM.match(key)
+            if not m:
+                continue
+            cid = m["id"]
+            if verdict not in VERDICTS:
+                raise ValueError(f"{nb}: claim {cid} has verdict {verdict!r}, not one of {VERDICTS}")
+            missing = [f for f in ("statement", "value", "threshold") if f"claim-{cid}-{f}" not in values]
+            if missing:
+                raise ValueError(f"{nb}: claim {cid} is glued without its {', '.join(missing)}")
+            rows.append(Row(
+                cid, name, nb, PAPERS.get(cid.split(".")[0], "?"), str(values[f"claim-{cid}-statement"]),
+                values[f"claim-{cid}-value"], str(values[f"claim-{cid}-threshold"]), verdict,
+                str(values.get("run-profile", "?")), str(values.get("run-device", "?")),
+            ))
+    return sorted(rows, key=lambda r: _key(r.id))
+
+
+def counts(rows: list[Row]) -> dict[str, Counter]:
+    """``{"all": Counter(verdict), <paper>: Counter(verdict), ...}``."""
+    out: dict[str, Counter] = {"all": Counter(r.verdict for r in rows)}
+    for r in rows:
+        out.setdefault(r.paper, Counter())[r.verdict] += 1
+    return out
