@@ -31,12 +31,18 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def set_theme() -> None:
-    """The book's figure theme: seaborn 'whitegrid', the palette above, readable sizes, crisp PNGs."""
+    """The book's figure theme: seaborn 'whitegrid', the colour-blind-safe palette above, readable sizes, 2x PNGs."""
     import matplotlib as mpl
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
-    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 160, "figure.figsize": (7.0, 3.6), "axes.titlesize": "medium"})
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 200, "figure.figsize": (7.0, 3.6), "axes.titlesize": "medium"})
+    try:  # inline figures as 2x PNGs: sharp in the HTML at the book's width
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("retina")
+    except ImportError:  # outside IPython
+        pass
 
 
 def resolve_device(device: str) -> torch.device:

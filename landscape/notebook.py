@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read", "glued", "errors"]
+__all__ = ["read", "glued", "errors", "problems"]
 
 
 def read(nb: str | os.PathLike | dict) -> dict:
@@ -46,3 +46,13 @@ def glued(nb: str | os.PathLike | dict) -> dict[str, Any]:
 def errors(nb: str | os.PathLike | dict) -> list[str]:
     """The error outputs of the notebook, as ``"ename: evalue"`` lines."""
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in read(nb).get("cells", []) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def problems(nb: str | os.PathLike | dict) -> list[str]:
+    """What makes an executed chapter unfit to publish: error outputs, or no outputs at all."""
+    nb = read(nb)
+    out = [f"cell output holds an error: {e}" for e in errors(nb)]
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if code and not any(c.get("outputs") for c in code):
+        out.append("no code cell has outputs (the book shows committed outputs: run it with --publish)")
+    return out

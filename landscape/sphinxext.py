@@ -9,6 +9,8 @@
 - The ``claims-ledger`` directive: one table of every claim of every chapter
   (:func:`landscape.ledger.collect`, from the committed notebooks' glued
   values), with counts per verdict and per paper.
+- A build gate: a chapter whose committed outputs hold an error, or that
+  has no outputs at all, is a warning - an error under ``-W``.
 - The book's stylesheet, ``landscape/static/landscape.css``.
 """
 
@@ -44,6 +46,19 @@ def _configure(app, config) -> None:
         f"{VENDOR_NAME}/require-config.js": {},
         f"{VENDOR_NAME}/html-manager/embed-amd.js": {"data-jupyter-widgets-cdn": f"{VENDOR_NAME}/missing-widget-module/"},
     }
+
+
+def _check_outputs(app) -> None:
+    """Warn (an error under ``-W``) for every chapter whose committed outputs hold an error or are missing."""
+    from sphinx.util import logging
+
+    from .chapters import CHAPTERS
+    from .notebook import problems
+
+    log = logging.getLogger(__name__)
+    for nb in CHAPTERS.values():
+        for problem in problems(Path(app.confdir) / nb):
+            log.warning(f"{nb}: {problem}")
 
 
 def _table(header: list[str], rows: list[list], widths: list[int], classes: list[str]) -> nodes.table:
@@ -119,6 +134,7 @@ class ClaimsLedger(SphinxDirective):
 
 def setup(app):
     app.connect("config-inited", _configure, priority=100)  # before myst-nb (priority 500)
+    app.connect("builder-inited", _check_outputs)
     app.add_directive("claims-ledger", ClaimsLedger)
     app.add_css_file("landscape.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -71,3 +71,19 @@ def test_published_chapters_feed_the_ledger():
         for r in rows:
             if r.chapter == name:
                 assert r.verdict == values[f"claim-{r.id}-verdict"]
+
+
+def test_build_gate_finds_error_outputs_and_unexecuted_chapters(tmp_path):
+    from landscape.notebook import problems
+
+    nb = nbformat.v4.new_notebook()
+    ok = nbformat.v4.new_code_cell("1")
+    ok.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]
+    bad = nbformat.v4.new_code_cell("1/0")
+    bad.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    nb.cells = [ok, bad]
+    assert problems(nb) == ["cell output holds an error: ZeroDivisionError: division by zero"]
+    nb.cells = [nbformat.v4.new_code_cell("1")]
+    assert "no code cell has outputs" in problems(nb)[0]
+    nb.cells = [ok]
+    assert problems(nb) == []
