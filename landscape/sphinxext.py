@@ -57,7 +57,10 @@ def _check_outputs(app) -> None:
 
     log = logging.getLogger(__name__)
     for nb in CHAPTERS.values():
-        for problem in problems(Path(app.confdir) / nb):
+        path = Path(app.confdir) / nb
+        if not path.is_file():  # a chapter being written; the tests report a registered chapter without its notebook
+            continue
+        for problem in problems(path):
             log.warning(f"{nb}: {problem}")
 
 

@@ -17,8 +17,6 @@ import functools
 import http.server
 import os
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -61,14 +59,8 @@ def _toc_pages() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(REPO), "--path-output", str(out), "--warningiserror", "--keep-going", "--quiet"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    html = out / "_build" / "html"
-    handler = functools.partial(_QuietHandler, directory=str(html))
+def site(built_book):
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -141,7 +133,10 @@ def _visible_figure(page) -> str:
     }""")
 
 
-@pytest.mark.parametrize("chapter", list(CHAPTERS))
+TOC_CHAPTERS = [c for c, nb in CHAPTERS.items() if Path(nb).with_suffix("").as_posix() in _toc_pages()]
+
+
+@pytest.mark.parametrize("chapter", TOC_CHAPTERS)
 def test_chapter_has_figures_and_a_working_widget(site, browser, shots, chapter):
     page, log = _visit(browser, f"{site}/{Path(CHAPTERS[chapter]).with_suffix('').as_posix()}.html")
     try:
@@ -178,8 +173,8 @@ def test_ledger_lists_every_claim_with_its_chapter_verdict(site, browser, shots)
             .map(tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()))""")
         shown = {r[0]: r[6] for r in rows}
         expected = {}
-        for nb in CHAPTERS.values():
-            for k, v in glued(REPO / nb).items():
+        for chapter in TOC_CHAPTERS:
+            for k, v in glued(REPO / CHAPTERS[chapter]).items():
                 if k.startswith("claim-") and k.endswith("-verdict"):
                     expected[k[len("claim-"):-len("-verdict")]] = v
         assert expected, "no chapter has claims"
