@@ -342,26 +342,28 @@ def build(name: str, *, seed: int | None = 0, dtype: torch.dtype | None = None, 
 
 
 def layers(model: nn.Module) -> "OrderedDict[str, list[str]]":
-    """The model's layers, in ``named_parameters`` order: one per weight
-    tensor (``ndim >= 2``, trainable), named by its module path, each with
-    the parameter names it covers (the weight and, if present, the bias of
-    the same module).
+    """The model's layers, in ``named_parameters`` order: one per trainable
+    weight tensor (``ndim >= 2``), named by its module path, each with the
+    parameter names it covers (the weight and, if present, the bias of the
+    same module). A trainable tensor with ``ndim >= 2`` not named ``weight``
+    is a layer of its own, named after the parameter. Norm-layer scales and
+    lone biases belong to no layer.
 
     Example:
         >>> list(layers(MLP(4, [3], 2)).items())
         [('fc1', ['fc1.weight', 'fc1.bias']), ('fc2', ['fc2.weight', 'fc2.bias'])]
     """
-    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     out: "OrderedDict[str, list[str]]" = OrderedDict()
-    for n, p in model.named_parameters():
-        if not p.requires_grad or p.ndim < 2 or not n.endswith("weight"):
+    for name, p in trainable.items():
+        if p.ndim < 2:
             continue
-        prefix = n[: -len("weight")].rstrip(".")
-        group = [n]
-        bias = f"{prefix}.bias" if prefix else "bias"
-        if bias in names:
-            group.append(bias)
-        out[prefix or n] = group
+        if name == "weight" or name.endswith(".weight"):
+            prefix = name[: -len("weight")].rstrip(".")
+            bias = f"{prefix}.bias" if prefix else "bias"
+            out[prefix or name] = [name] + ([bias] if bias in trainable and trainable[bias].ndim < 2 else [])
+        else:
+            out[name] = [name]
     return out
 
 

@@ -1,0 +1,113 @@
+"""Internal helpers shared by the curvature modules (not public API).
+
+Randomness only ever comes from an explicit :class:`torch.Generator` built from a
+seed (never from the global RNG); random blocks are drawn on the CPU and then moved
+to the operator's device, so a given seed gives the same probes on every device.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+
+
+def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
+    """Return a CPU :class:`torch.Generator` for ``seed``.
+
+    An ``int`` seeds a fresh generator; a generator is used as is (its state
+    advances); ``None`` gives a generator seeded from the OS entropy pool (not from
+    the global torch RNG), i.e. non-reproducible on purpose.
+    """
+    if isinstance(seed, torch.Generator):
+        return seed
+    gen = torch.Generator(device="cpu")
+    if seed is None:
+        gen.seed()
+    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        gen.manual_seed(int(seed))
+    else:
+        raise ValueError(f"seed must be an int, a torch.Generator or None, got {seed!r}")
+    return gen
+
+
+def rademacher(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype,
+               device: torch.device | str) -> Tensor:
+    """Independent +-1 entries (Rademacher), drawn with ``gen`` on its device."""
+    z = torch.randint(0, 2, shape, generator=gen, device=gen.device, dtype=torch.int8)
+    return (z.to(dtype=dtype) * 2 - 1).to(device)
+
+
+def gaussian(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype,
+             device: torch.device | str) -> Tensor:
+    """Independent standard normal entries drawn with ``gen`` (float64 then cast)."""
+    z = torch.randn(shape, generator=gen, device=gen.device, dtype=torch.float64)
+    return z.to(dtype=dtype, device=device)
+
+
+class OpInfo:
+    """Dimension, dtype and device of something answering ``op @ V``."""
+
+    __slots__ = ("op", "n", "dtype", "device")
+
+    def __init__(self, op: Any, n: int, dtype: torch.dtype, device: torch.device):
+        self.op, self.n, self.dtype, self.device = op, n, dtype, device
+
+
+def op_info(op: Any) -> OpInfo:
+    """Validate a linear operator and read its dimension, dtype and device.
+
+    Accepts a :class:`~landscape.curvature.HessianOperator`, a square torch tensor,
+    a square numpy array (converted to a tensor) or any object with ``shape``
+    (square) and ``__matmul__``; ``dtype``/``device`` default to float64/CPU.
+    """
+    if isinstance(op, np.ndarray):
+        op = torch.from_numpy(op)
+    shape = getattr(op, "shape", None)
+    if shape is None or len(shape) != 2 or int(shape[0]) != int(shape[1]):
+        raise ValueError(f"op must be a square linear operator with a 2-D shape (n, n); got shape {shape!r}")
+    if not hasattr(op, "__matmul__"):
+        raise ValueError("op must support `op @ V` (define __matmul__)")
+    dtype = getattr(op, "dtype", torch.float64)
+    if not isinstance(dtype, torch.dtype):
+        dtype = torch.float64
+    if not dtype.is_floating_point:
+        raise ValueError(f"op must have a floating-point dtype, got {dtype}")
+    device = torch.device(getattr(op, "device", "cpu"))
+    n = int(shape[0])
+    if n < 1:
+        raise ValueError("op has dimension 0")
+    return OpInfo(op, n, dtype, device)
+
+
+def apply(info: OpInfo, V: Tensor) -> Tensor:
+    """``op @ V`` for a block ``V`` of shape (n, b), checking the result's shape."""
+    out = info.op @ V
+    if not isinstance(out, torch.Tensor):
+        out = torch.as_tensor(out, dtype=info.dtype, device=info.device)
+    if out.shape != V.shape:
+        raise ValueError(f"op @ V returned shape {tuple(out.shape)}, expected {tuple(V.shape)}")
+    return out
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Raise ValueError naming ``name`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def sym(A: Tensor) -> Tensor:
+    """Symmetric part ``(A + A^T) / 2``."""
+    return 0.5 * (A + A.transpose(-1, -2))
