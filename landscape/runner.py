@@ -150,6 +150,7 @@ def publish(executed: Path, target: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(executed, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a published chapter is an ordinary readable file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
