@@ -48,6 +48,7 @@ from .params import ParameterError
 __all__ = ["main", "plan", "run_chapters", "notebook_defaults", "Result", "KERNEL_NAME"]
 
 KERNEL_NAME = "landscape"
+DEFAULT_TIMEOUT = 1800  # seconds per cell
 PROFILES = ("smoke", "cpu", "gpu")
 
 
@@ -157,8 +158,20 @@ def publish(executed: Path, target: Path) -> None:
         raise
 
 
-def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, out_dir: Path, *, publish_to_book: bool = False, timeout: int | None = None) -> list[Result]:
-    """Execute each chapter with its parameters; publish the ones that succeed when asked."""
+#: exceptions that mean the kernel, not the chapter, failed: a cell that never
+#: finished (seen here under heavy load: an idle kernel and papermill waiting
+#: for a message that never came) or a kernel that died
+_STALLS = ("CellTimeoutError", "DeadKernelError", "TimeoutError")
+
+
+def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, out_dir: Path, *, publish_to_book: bool = False,
+                 timeout: int | None = DEFAULT_TIMEOUT, retries: int = 1) -> list[Result]:
+    """Execute each chapter with its parameters; publish the ones that succeed when asked.
+
+    ``timeout`` bounds each cell (seconds; None for no bound); a chapter
+    whose kernel stalled or died (not one whose code raised) is run again up
+    to ``retries`` times, and the closing table says so.
+    """
     import papermill as pm
     from tqdm import tqdm
 
@@ -171,22 +184,29 @@ def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, ou
         src = Path(CHAPTERS[chapter])
         dst = out_dir / src.name
         t0 = time.perf_counter()
-        status, error = "ok", ""
-        print(f"[landscape] running {chapter} ({profile}) -> {dst}", file=sys.stderr, flush=True)
-        cwd = os.getcwd()
-        try:
-            os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
-            pm.execute_notebook(
-                str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
-                parameters=params[chapter], kernel_name=kernel, progress_bar=False,
-                cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
-            )
-        except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted"
-        except Exception as exc:  # PapermillExecutionError and friends: report, go on
-            status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-        finally:
-            os.chdir(cwd)
+        for attempt in range(retries + 1):
+            status, error = "ok", ""
+            print(f"[landscape] running {chapter} ({profile}) -> {dst}" + (f" (retry {attempt})" if attempt else ""), file=sys.stderr, flush=True)
+            cwd = os.getcwd()
+            try:
+                os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
+                pm.execute_notebook(
+                    str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
+                    parameters=params[chapter], kernel_name=kernel, progress_bar=False,
+                    cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
+                )
+            except KeyboardInterrupt:
+                status, error = "interrupted", "interrupted"
+            except Exception as exc:  # PapermillExecutionError and friends: report, go on
+                status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+                if type(exc).__name__ in _STALLS and attempt < retries:
+                    print(f"[landscape] {chapter}: the kernel stalled ({error}); running it again", file=sys.stderr, flush=True)
+                    continue
+            finally:
+                os.chdir(cwd)
+            if status == "ok" and attempt:
+                error = f"succeeded on retry {attempt} after a stalled kernel"
+            break
         seconds = time.perf_counter() - t0
         executed = dst if dst.is_absolute() else root / dst
         res = Result(chapter, profile, status, seconds, _device_of(executed), str(dst), error)
@@ -221,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override one parameter (YAML value)")
     run.add_argument("--publish", action="store_true", help="replace each chapter that succeeds in book/")
     run.add_argument("--out", default=None, help="run folder (default runs/<time>-<profile>)")
-    run.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default {DEFAULT_TIMEOUT}; 0 for none)")
+    run.add_argument("--retries", type=int, default=1, help="re-runs of a chapter whose kernel stalled or died (default 1)")
     run.add_argument("--root", default=".", help="the repository root (holds book/ and profiles/)")
     sub.add_parser("chapters", help="list the chapters and their parameters")
     args = parser.parse_args(argv)
@@ -244,6 +265,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = out.relative_to(root)
         except ValueError:
             pass
-    results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout)
+    results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout or None, retries=max(args.retries, 0))
     print(format_table(results))
     return 0 if all(r.status == "ok" for r in results) and len(results) == len(params) else 1

@@ -30,7 +30,8 @@ def smoke_run(tmp_path_factory):
     os.environ["LANDSCAPE_CACHE"] = str(env_cache)
     try:
         params = runner.plan(list(CHAPTERS), "smoke", [], REPO)
-        results = runner.run_chapters(params, "smoke", REPO, out)
+        # smoke chapters take seconds: a cell running 5 minutes has stalled (retried once, reported)
+        results = runner.run_chapters(params, "smoke", REPO, out, timeout=300, retries=1)
     finally:
         if old is None:
             os.environ.pop("LANDSCAPE_CACHE", None)

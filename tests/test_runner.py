@@ -151,3 +151,34 @@ def test_every_registered_chapter_declares_exactly_its_parameters_cell():
         defaults = runner.notebook_defaults(runner.Path(__file__).resolve().parent.parent / path)
         assert sorted(defaults) == sorted(schema(name).names), name
         schema(name).validate(defaults, allow_extra=False)
+
+
+def test_a_stalled_kernel_is_retried_once_and_reported(root, monkeypatch, capsys):
+    import papermill
+
+    calls = {"n": 0}
+
+    class CellTimeoutError(Exception):
+        pass
+
+    def flaky(src, dst, **kwargs):
+        calls["n"] += 1
+        (root / dst).parent.mkdir(parents=True, exist_ok=True)
+        (root / dst).write_text("{}")
+        if calls["n"] == 1:
+            raise CellTimeoutError("A cell timed out while it was being executed, after 300 seconds.")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 0
+    out = capsys.readouterr()
+    assert calls["n"] == 2 and "succeeded on retry 1 after a stalled kernel" in out.out
+    # an exception raised by the chapter itself is not retried
+    calls["n"] = 10
+
+    def broken(src, dst, **kwargs):
+        calls["n"] += 1
+        raise RuntimeError("chapter bug")
+
+    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 1
+    assert calls["n"] == 11
