@@ -102,11 +102,12 @@ class ClaimsLedger(SphinxDirective):
     def run(self):
         from .ledger import collect, counts
 
-        root = Path(self.env.app.confdir)
-        rows = collect(root)
         from .chapters import CHAPTERS
 
-        for nb in CHAPTERS.values():
+        root = Path(self.env.app.confdir)
+        in_book = {name: nb for name, nb in CHAPTERS.items() if str(Path(nb).with_suffix("")) in self.env.found_docs}
+        rows = collect(root, in_book)
+        for nb in in_book.values():
             self.env.note_dependency(str(root / nb))
         builder = self.env.app.builder
         out = []

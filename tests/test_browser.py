@@ -116,7 +116,7 @@ def test_page_renders_offline(site, browser, doc):
         if doc in MATH_PAGES:
             assert page.locator("div.math, span.math").count() > 0, "this page should have maths"
         if page.locator("div.math, span.math").count():
-            page.wait_for_selector("mjx-container", timeout=15000)
+            page.wait_for_selector("mjx-container", state="attached", timeout=15000)
             assert page.locator("mjx-container").count() >= page.locator("div.math, span.math").count()
         # figures: every image loaded
         broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))")
