@@ -155,7 +155,8 @@ def test_chapter_has_figures_and_a_working_widget(site, browser, shots, chapter)
             slider = page.locator(".jupyter-widgets .slider").first
             slider.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / f"{chapter}-widget-before.png"))
-            slider.focus()
+            handle = page.locator(".jupyter-widgets .noUi-handle").first  # ipywidgets 8 sliders are noUiSlider
+            (handle if handle.count() else slider).focus()
             page.keyboard.press("ArrowRight")
         page.wait_for_timeout(300)
         after = _visible_figure(page)
