@@ -20,7 +20,7 @@ from .notebook import glued
 
 __all__ = ["PAPERS", "Row", "collect", "counts"]
 
-#: claim-id prefix -> citation key of the paper (0: the template's own claims)
+#: claim-id prefix -> citation key of the paper (0 and 6: the template's and the toolkit's own claims)
 PAPERS = {
     "0": "template",
     "1": "sankar2021hessian",
@@ -28,6 +28,7 @@ PAPERS = {
     "3": "sankar2018trajectories",
     "4": "srinivasan2018adine",
     "5": "sankar2017saddles",
+    "6": "toolkit",
 }
 
 _CLAIM = re.compile(r"^claim-(?P<id>\d+(?:\.\d+)*)-verdict$")

@@ -119,12 +119,12 @@ class ClaimsLedger(SphinxDirective):
             except Exception:  # non-HTML builders
                 uri = ""
             link = nodes.reference(text=r.id, refuri=uri) if uri else nodes.Text(r.id)
-            claim_rows.append([link, r.paper, r.statement, r.profile, r.value_text, r.threshold, _verdict(r.verdict)])
+            claim_rows.append([link, _verdict(r.verdict), r.statement, r.value_text, r.threshold, f"{r.chapter} ({r.profile})"])
         if not claim_rows:
             out.append(nodes.paragraph(text="No chapter has decided a claim yet."))
         else:
-            out.append(_table(["id", "paper", "claim", "profile", "measured", "reproduced when", "verdict"],
-                              claim_rows, [5, 12, 40, 6, 8, 10, 10], ["landscape-ledger"]))
+            out.append(_table(["id", "verdict", "claim", "measured", "reproduced when", "chapter (profile)"],
+                              claim_rows, [5, 10, 40, 8, 10, 12], ["landscape-ledger"]))
             devices = sorted({f"{r.profile} profile on {r.device}" for r in rows})
             out.append(nodes.paragraph(text="Data and scale: each id links to its chapter's Claims section, which names the data and scale; "
                                             "the runs shown were made with the " + "; ".join(devices) + "."))
