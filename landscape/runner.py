@@ -48,7 +48,7 @@ from .params import ParameterError
 __all__ = ["main", "plan", "run_chapters", "notebook_defaults", "Result", "KERNEL_NAME"]
 
 KERNEL_NAME = "landscape"
-DEFAULT_TIMEOUT = 1800  # seconds per cell
+DEFAULT_TIMEOUT = 900  # seconds per cell: no chapter cell takes this long on any profile; a stalled kernel does
 PROFILES = ("smoke", "cpu", "gpu")
 
 
