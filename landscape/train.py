@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -36,7 +37,7 @@ from torch import nn
 
 from .data import batches
 
-__all__ = ["History", "fit", "evaluate", "default_device", "backprop_step", "progress_enabled"]
+__all__ = ["History", "fit", "evaluate", "default_device", "backprop_step", "progress_enabled", "threads"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -46,6 +47,23 @@ Callback = Callable[[nn.Module, int, "History"], "dict[str, Any] | None"]
 def default_device() -> torch.device:
     """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """Run a block with ``torch.set_num_threads(n)``, restoring the old value (``None``: unchanged).
+
+    Tiny models on a busy 2-core machine ran several times faster with one thread."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
 
 
 def progress_enabled(progress: bool | None) -> bool:

@@ -23,7 +23,6 @@ functions below; the decision quantities of the claims are
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections import OrderedDict
@@ -40,7 +39,7 @@ from ..book import PALETTE
 from ..cache import cached
 from ..dante import DANTE, greedy_autoencoder
 from ..params import Param, Schema
-from ..train import History, fit
+from ..train import History, fit, threads
 from .common import DATA_ROOT, DEVICE, PROFILE, SEEDS
 
 NOTEBOOK = "book/dante.ipynb"
@@ -123,20 +122,6 @@ SCHEMA = Schema(
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def threads(n: int | None):
-    """Run a block with ``torch.set_num_threads(n)``, restoring the old value (``None``: unchanged)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @functools.lru_cache(maxsize=8)

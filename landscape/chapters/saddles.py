@@ -36,7 +36,6 @@ Claims 5.1-5.4: :func:`claims`. Widgets: :func:`explore_optimizers`,
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import math
@@ -54,7 +53,7 @@ from ..claims import Claim, decide
 from ..curvature import HessianOperator, dense_hessian, eigenvalues, spectral_density, spectrum_distance
 from ..escape import PerturbedGD, loss_along, moved
 from ..params import Param, Schema
-from ..train import History, fit
+from ..train import History, fit, threads
 from .common import DATA_ROOT, DEVICE, PROFILE, SEEDS
 
 NOTEBOOK = "book/saddles.ipynb"
@@ -142,20 +141,6 @@ SCHEMA = Schema(
 
 
 # --- set-up ------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def threads(n: int | None):
-    """Run a block with ``torch.set_num_threads(n)``, restoring the old value (``None``: unchanged)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @functools.lru_cache(maxsize=8)
