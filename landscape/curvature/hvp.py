@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from ._utils import check_choice
+from .dataconv import lean_data_convs
 
 Tensor = torch.Tensor
 
@@ -139,8 +140,14 @@ def forward(model: nn.Module, inputs: Any) -> Any:
 
 def batch_loss(model: nn.Module, loss_fn: Callable, inputs: Any, targets: Tensor,
                device: torch.device) -> tuple[Tensor, Any]:
-    """Forward one batch and check that the loss is a scalar; returns ``(loss, outputs)``."""
-    outputs = forward(model, _to_device(inputs, device))
+    """Forward one batch and check that the loss is a scalar; returns ``(loss, outputs)``.
+
+    Convolutions of the data run through :func:`~landscape.curvature.dataconv.lean_data_convs`
+    (same values, a double backward without PyTorch's unused input-gradient term).
+    """
+    inputs = _to_device(inputs, device)
+    with lean_data_convs():
+        outputs = forward(model, inputs)
     loss = loss_fn(outputs, targets.to(device))
     if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
