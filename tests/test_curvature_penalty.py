@@ -102,3 +102,123 @@ def test_bad_arguments_raise():
         hessian_trace_penalty(case.model, case.loss_fn, case.batches, params=["9.weight"])
     with pytest.raises(ValueError, match="scalar"):
         hessian_trace_penalty(case.model, lambda o, y: o.sum(1), case.batches)
+
+
+# ---------------------------------------------------------------- estimator="gauss-newton"
+
+from torch import nn  # noqa: E402
+
+from cases import Case, reference_ggn  # noqa: E402
+
+
+def relu_cnn_case() -> Case:
+    """conv - ReLU - max-pool - linear: piecewise linear in every parameter."""
+    g = gen(77)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(12, 3)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(randn(*p.shape, g=g) * 0.7)
+    batches = [(randn(b, 1, 6, 6, g=g), torch.randint(0, 3, (b,), generator=g)) for b in (9, 7, 4)]
+    return Case("relu_cnn", model, torch.nn.functional.cross_entropy, batches)
+
+
+def gn_mean(case, *, params=None, draws=40, probes=25, seed=30, **kw):
+    g = gen(seed)
+    vals = torch.stack([hessian_trace_penalty(case.model, case.loss_fn, case.batches, params=params, num_probes=probes,
+                                              generator=g, estimator="gauss-newton", **kw).detach()
+                        for _ in range(draws)])
+    return vals.mean(), vals.std() / draws ** 0.5
+
+
+@pytest.mark.parametrize("name,params", [("deep_tanh_ce", None), ("deep_tanh_ce", BLOCK), ("mlp_sigmoid_mse", None),
+                                         ("cnn_ce", None)])
+def test_gauss_newton_mean_is_the_ggn_trace(name, params):
+    case = make(name)
+    G = reference_ggn(case)
+    if params is not None:
+        idx = block_index(case.model, params)
+        G = G[idx][:, idx]
+    mean, stderr = gn_mean(case, params=params)
+    assert abs(float(mean - G.trace())) <= 4 * float(stderr)
+    assert float(stderr) < 0.1 * float(G.trace())
+
+
+@pytest.mark.parametrize("case_fn", [lambda: make("mlp_relu_ce"), relu_cnn_case])
+def test_gauss_newton_is_the_hessian_trace_of_piecewise_linear_networks(case_fn):
+    case = case_fn()
+    H, G = reference_hessian(case), reference_ggn(case)
+    assert float(H.trace()) == pytest.approx(float(G.trace()), rel=1e-10)   # the diagonals agree ...
+    assert float((H - G).norm()) > 1e-3 * float(H.norm())                    # ... the matrices do not
+    mean, stderr = gn_mean(case)
+    assert abs(float(mean - H.trace())) <= 4 * float(stderr)
+    assert float(stderr) < 0.1 * float(H.trace())
+
+
+def test_gauss_newton_gradient_is_unbiased_for_the_ggn_trace():
+    """E[grad P] = grad tr G, including the part through the output Hessian (the softmax)."""
+    case = make("deep_tanh_ce")
+    model = case.model
+    d = randn(sum(p.numel() for p in model.parameters()), g=gen(55))
+
+    def shifted(t):
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            theta = torch.nn.utils.parameters_to_vector(m.parameters())
+            torch.nn.utils.vector_to_parameters(theta + t * d, m.parameters())
+        return m
+
+    eps = 1e-4
+    exact = (reference_ggn(Case("p", shifted(eps), case.loss_fn, case.batches)).trace()
+             - reference_ggn(Case("m", shifted(-eps), case.loss_fn, case.batches)).trace()) / (2 * eps)
+    g = gen(56)
+    dirs = []
+    for _ in range(300):
+        pen = hessian_trace_penalty(model, case.loss_fn, case.batches, num_probes=4, generator=g,
+                                    estimator="gauss-newton")
+        grads = torch.autograd.grad(pen, list(model.parameters()))
+        dirs.append(float(torch.cat([x.reshape(-1) for x in grads]) @ d))
+    dirs = torch.tensor(dirs, dtype=DT)
+    stderr = float(dirs.std() / len(dirs) ** 0.5)
+    assert abs(float(dirs.mean()) - float(exact)) <= 4 * stderr
+    assert stderr < 0.1 * abs(float(exact))
+
+
+def test_gauss_newton_gradient_matches_finite_differences_for_fixed_probes():
+    case = make("deep_tanh_ce")
+
+    def penalty_at(m):
+        return hessian_trace_penalty(m, case.loss_fn, case.batches, params=BLOCK, num_probes=2, generator=gen(6),
+                                     estimator="gauss-newton")
+
+    grads = torch.autograd.grad(penalty_at(case.model), list(case.model.parameters()))
+    g_flat = torch.cat([g.reshape(-1) for g in grads])
+    assert g_flat.norm() > 0
+    eps = 1e-5
+    for seed in (1, 2):
+        d = randn(g_flat.numel(), g=gen(200 + seed))
+        values = []
+        for sign in (1, -1):
+            m = copy.deepcopy(case.model)
+            with torch.no_grad():
+                theta = torch.nn.utils.parameters_to_vector(m.parameters())
+                torch.nn.utils.vector_to_parameters(theta + sign * eps * d, m.parameters())
+            values.append(penalty_at(m).item())
+        assert float(g_flat @ d) == pytest.approx((values[0] - values[1]) / (2 * eps), rel=1e-6, abs=1e-9)
+
+
+def test_gauss_newton_custom_square_root_and_errors():
+    case = make("mlp_tanh_ce")
+    from landscape.curvature.penalty import _cross_entropy_sqrt
+
+    known = hessian_trace_penalty(case.model, case.loss_fn, case.batches, generator=3, estimator="gauss-newton")
+    custom = hessian_trace_penalty(case.model, lambda z, y: torch.nn.functional.cross_entropy(z, y), case.batches,
+                                   generator=3, estimator="gauss-newton", output_sqrt=_cross_entropy_sqrt)
+    assert known.item() == custom.item()
+    with pytest.raises(ValueError, match="pass output_sqrt"):
+        hessian_trace_penalty(case.model, lambda z, y: torch.nn.functional.cross_entropy(z, y), case.batches,
+                              estimator="gauss-newton")
+    with pytest.raises(ValueError, match="shaped like the outputs"):
+        hessian_trace_penalty(case.model, case.loss_fn, case.batches, estimator="gauss-newton",
+                              output_sqrt=lambda z, y, r: r[:, :1])
+    with pytest.raises(ValueError, match="estimator"):
+        hessian_trace_penalty(case.model, case.loss_fn, case.batches, estimator="fisher")
