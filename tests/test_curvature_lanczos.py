@@ -120,6 +120,35 @@ def test_float32_tolerance_floor():
     assert abs(res.values[0].item() - 2.0) < 1e-5
 
 
+class NoisyOperator:
+    """A dense symmetric matrix whose products carry rounding-like noise of relative size ``level``."""
+
+    def __init__(self, A: torch.Tensor, level: float, seed: int = 0):
+        self.A, self.level, self.g = A, level, gen(seed)
+        self.shape, self.dtype, self.device = A.shape, A.dtype, A.device
+        self.scale = float(torch.linalg.matrix_norm(A, 2))
+
+    def __matmul__(self, V):
+        return self.A @ V + self.level * self.scale * randn(*V.shape, g=self.g).to(V.dtype)
+
+
+def test_stalled_residuals_stop_early_and_say_so():
+    """float32 products with noise of relative size 1e-5: the relative residual of the
+    eigenvalue 30 cannot go below ~1e-5 * 50 / 30, above the float32 floor 100 eps = 1.2e-5."""
+    evals = torch.cat([torch.tensor([50.0, 40.0, 30.0], dtype=DT), torch.linspace(-1, 1, 397, dtype=DT)])
+    Q, _ = torch.linalg.qr(randn(400, 400, g=gen(8)))
+    A = (Q @ torch.diag(evals) @ Q.T).float()
+    A = (A + A.T) / 2
+    noisy = eigenvalues(NoisyOperator(A, 1e-5), k=3, tol=1e-6, max_hvps=2000)
+    assert noisy.stalled and not noisy.converged
+    assert noisy.hvps < 300                                        # not the whole budget
+    assert torch.allclose(noisy.values, evals[:3].float(), rtol=1e-4)   # what it reached is still good
+    assert float(noisy.residuals.max()) > noisy.tol
+    assert "stalled=True" in repr(noisy)
+    clean = eigenvalues(A, k=3, tol=1e-6, max_hvps=2000)
+    assert clean.converged and not clean.stalled
+
+
 def test_bad_arguments_raise():
     A = torch.eye(30, dtype=DT)
     with pytest.raises(ValueError, match="k=31 exceeds the operator dimension n=30"):

@@ -34,7 +34,14 @@ HVP because :math:`W_j = H Q_j` is stored.  A pair is converged when
 with :math:`\varepsilon` the machine epsilon of the operator's dtype (so float32
 cannot be asked for more than about :math:`10^{-5}`, and eigenvalues below
 :math:`\sqrt\varepsilon\|H\|` are judged in absolute terms).  The iteration never
-stops because "the estimate stopped changing".
+stops because "the estimate stopped changing".  It does stop when the *computed*
+residuals stall: at each restart the true residuals of the wanted pairs are computed
+(no HVPs), and once they are within the products' rounding range (relative
+residual at most :math:`\sqrt\varepsilon`) but above the tolerance, ``_STALL_PATIENCE``
+restarts in a row without the worst of them halving end the run -- the rounding
+floor of the products (typical of float32 HVPs, whose residuals level off at a few
+:math:`10^{-5}`, above :math:`100\,\varepsilon`).  The result then has ``converged=False``,
+``stalled=True`` and the residuals it reached, instead of spending ``max_hvps``.
 
 Restart: when the basis reaches ``ncv`` vectors the ``p`` best Ritz vectors
 (``p`` about ``(ncv + k) / 2``) and their products are kept -- ``Q <- Q S_p``,
@@ -77,6 +84,7 @@ __all__ = ["eigenvalues", "EigenResult"]
 _WHICH = ("largest", "smallest", "magnitude")
 _TOL_FLOOR = 100.0  # tolerance never below this many machine epsilons
 _BREAKDOWN = 10.0  # residual block below this many eps * ||T|| counts as invariant
+_STALL_PATIENCE = 3  # restarts near the rounding floor without halving the best true residual: give up
 
 
 @dataclass
@@ -93,6 +101,8 @@ class EigenResult:
         which: the requested end of the spectrum.
         restarts: number of thick restarts.
         tol: the tolerance actually used (``max(tol, 100 eps)``).
+        stalled: stopped early because the true residuals stopped improving above
+            the tolerance (the products' rounding floor; see module docs).
     """
 
     values: Tensor
@@ -103,11 +113,13 @@ class EigenResult:
     which: str = "largest"
     restarts: int = 0
     tol: float = field(default=0.0)
+    stalled: bool = False
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{v:.6g}" for v in self.values.tolist())
         return (f"EigenResult(values=[{vals}], max_residual={self.residuals.max().item():.2e}, "
-                f"hvps={self.hvps}, converged={self.converged}, restarts={self.restarts})")
+                f"hvps={self.hvps}, converged={self.converged}, restarts={self.restarts}"
+                + (", stalled=True)" if self.stalled else ")"))
 
 
 def _order(theta: Tensor, which: str) -> Tensor:
@@ -250,6 +262,8 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
     r_last = torch.zeros(b, b, dtype=torch.float64, device=device)
     tiny = torch.finfo(dtype).tiny
     sqrt_eps = math.sqrt(eps)
+    best_true = math.inf   # stall check: best max relative true residual at a restart (halvings only) ...
+    stuck = 0              # ... and restarts since it was set
 
     def finish(theta, S, sel):
         S_sel = S[:, sel]
@@ -336,6 +350,20 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
                 rel = res_abs / vals.abs().clamp_min(torch.finfo(torch.float64).tiny)
                 return EigenResult(values=vals.to(dtype), vectors=Y, residuals=rel.to(dtype), hvps=hvps,
                                    converged=converged, which=which, restarts=restarts, tol=tol_eff)
+
+        if j == ncv:
+            # ------------------------------------------------------------ stall check (true residuals)
+            vals, Y, res_abs = finish(theta, S, sel)
+            worst = float((res_abs.cpu() / denom).max())
+            if worst <= sqrt_eps:                      # near the rounding floor of the products
+                if worst <= 0.5 * best_true:
+                    best_true, stuck = worst, 0
+                else:
+                    stuck += 1
+                if stuck >= _STALL_PATIENCE:
+                    rel = res_abs / vals.abs().clamp_min(torch.finfo(torch.float64).tiny)
+                    return EigenResult(values=vals.to(dtype), vectors=Y, residuals=rel.to(dtype), hvps=hvps,
+                                       converged=False, which=which, restarts=restarts, tol=tol_eff, stalled=True)
 
         if j == ncv:
             # ------------------------------------------------------------ thick restart
