@@ -42,6 +42,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .curvature._utils import finite_vector
+
 __all__ = [
     "Fractions",
     "fractions",
@@ -60,14 +62,7 @@ __all__ = [
 
 def _as_array(eigs: Any, what: str = "eigenvalues") -> np.ndarray:
     """A 1-D float64 NumPy copy of ``eigs`` (tensor, array or list), checked finite and non-empty."""
-    if isinstance(eigs, torch.Tensor):
-        eigs = eigs.detach().to(torch.float64).cpu().numpy()
-    arr = np.array(eigs, dtype=np.float64).reshape(-1)
-    if arr.size == 0:
-        raise ValueError(f"Invalid {what}: empty")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"Invalid {what}: {int((~np.isfinite(arr)).sum())} non-finite value(s)")
-    return arr
+    return finite_vector(eigs, what)
 
 
 def _check_tol(tol: Any) -> float:

@@ -31,23 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._utils import check_choice
+from ._utils import check_choice, finite_vector
 from .density import gaussian_density
 
 __all__ = ["spectrum_distance", "as_measure"]
 
 _KINDS = ("wasserstein", "ks", "l1")
-
-
-def _to_numpy(x: Any, what: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to(torch.float64).cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64).reshape(-1)
-    if arr.size == 0:
-        raise ValueError(f"{what} is empty")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains non-finite values")
-    return arr
 
 
 def as_measure(spec: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -63,10 +52,10 @@ def as_measure(spec: Any) -> tuple[np.ndarray, np.ndarray]:
         nodes, weights = spec
     else:
         nodes, weights = spec, None
-    x = _to_numpy(nodes, "spectrum nodes")
+    x = finite_vector(nodes, "spectrum nodes")
     if weights is None:
         return x, np.full(x.size, 1.0 / x.size)
-    w = _to_numpy(weights, "spectrum weights")
+    w = finite_vector(weights, "spectrum weights")
     if w.shape != x.shape:
         raise ValueError(f"spectrum nodes and weights differ in length ({x.size} vs {w.size})")
     if np.any(w < 0) or w.sum() <= 0:
