@@ -28,7 +28,12 @@ in :mod:`landscape.similarity`; the penalty in :mod:`landscape.regularizers`.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
+import json
 import math
+import os
+import platform
+from pathlib import Path
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
@@ -38,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import data, models
-from ..book import PALETTE
+from ..book import PALETTE, git_commit
 from ..cache import cached
 from ..claims import VERDICTS, Claim
 from ..curvature import HessianOperator, SpectralDensity, dense_hessian, eigenvalues, spectral_density, trace
@@ -526,6 +531,73 @@ def paper_table(results: dict[str, list[dict]], *, dataset: str, scale: str) -> 
             ours = "not run"
         rows.append(f"{ARMS[arm][0]:<28}{f'{ref[0]:.3f} +- {ref[1]:.3f} %':>30}{ours:>40}")
     return "\n".join(rows)
+
+
+#: where a gpu-profile run leaves its summary (section 6 of every other profile shows it)
+PAPER_SCALE_JSON = Path(__file__).resolve().parents[2] / "results" / "hessian-gpu.json"
+
+
+def paper_scale_record(results: dict[str, list[dict]], claims: Sequence[Claim], p: dict, *, device: torch.device,
+                       reg_data: str, spec_data: str, seconds: float) -> dict:
+    """What a run at the paper's scale found: per arm the seeds' test accuracy, lambda_max and
+    trace (lists, so means and deviations can be recomputed), the claims as decided in that run,
+    the parameters and where and when it ran."""
+    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return {
+        "profile": p["profile"], "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": dev, "commit": git_commit(), "torch": torch.__version__, "seconds": float(seconds),
+        "reg_data": reg_data, "spec_data": spec_data,
+        "params": {k: p[k] for k in ("reg_model", "reg_epochs", "reg_batch_size", "reg_lr", "milestones", "lr_gamma",
+                                     "momentum", "weight_decay", "gamma", "gamma_middle", "num_probes", "freq", "sp",
+                                     "seeds", "spec_epochs", "mlp_widths", "per_class")},
+        "arms": {arm: {k: column(runs, k).tolist() for k in ("acc", "lmax", "trace")} for arm, runs in results.items()},
+        "claims": [{"id": c.id, "statement": c.statement, "value": float(c.value) if isinstance(c.value, (int, float))
+                    else None, "rule": c.rule, "verdict": c.verdict} for c in claims],
+    }
+
+
+def save_paper_scale(record: dict, path: str | Path | None = None) -> Path:
+    """Write ``record`` as JSON (atomically) to ``path`` (default :data:`PAPER_SCALE_JSON`)."""
+    path = Path(path) if path is not None else PAPER_SCALE_JSON
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_paper_scale(path: str | Path | None = None) -> dict | None:
+    """The record of the last gpu-profile run, or None when there is none (or it is unreadable)."""
+    path = Path(path) if path is not None else PAPER_SCALE_JSON
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and "arms" in rec and "claims" in rec else None
+
+
+def paper_scale_text(record: dict) -> str:
+    """The record beside the paper's numbers: provenance, every arm, and the claims decided at that scale."""
+    q = record["params"]
+    lines = [f"Run: {record['profile']} profile, {record['date']}, {record['device']}, library commit "
+             f"{record['commit']}, torch {record['torch']}, {record['seconds'] / 60:.0f} min.",
+             f"Regularizer: {MODEL_LABELS.get(q['reg_model'], q['reg_model'])} on {record['reg_data']}, "
+             f"{q['reg_epochs']} epochs, batch {q['reg_batch_size']}, lr {q['reg_lr']:g} x {q['lr_gamma']:g} at "
+             f"{q['milestones']}, gamma {q['gamma']:g}, K {q['num_probes']}, freq {q['freq']}, sp {q['sp']}, "
+             f"seeds {q['seeds']}; spectra on {record['spec_data']} for {q['spec_epochs']} epochs.", ""]
+    lines.append(f"{'arm':<28}{'paper (LeNet, MNIST)':>22}{'test acc (%)':>22}{'lambda_max':>14}{'trace':>14}")
+    for arm, d in record["arms"].items():
+        acc, lm, tr = (np.array(d[k], dtype=float) for k in ("acc", "lmax", "trace"))
+        a, s = _ms(acc)
+        ref = f"{PAPER[arm][0]:.3f} +- {PAPER[arm][1]:.3f}" if arm in PAPER else "-"
+        lines.append(f"{ARMS[arm][0] if arm in ARMS else arm:<28}{ref:>22}{f'{a:.3f} +- {s:.3f}':>22}"
+                     f"{np.mean(lm):>14.4g}{np.mean(tr):>14.4g}")
+    lines += ["", "Claims decided in that run:"]
+    for c in record["claims"]:
+        v = "nan" if c["value"] is None else f"{c['value']:.4g}"
+        lines.append(f"  {c['id']:<5}{c['verdict']:<16}{v:>10} ({c['rule']})  {c['statement']}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
