@@ -25,6 +25,19 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: glibc malloc settings the benchmark runs under (set before the interpreter starts; ``bench/run.py``
+#: re-executes itself with them): freed memory is kept for reuse instead of being returned to the
+#: OS, as a caching allocator (CUDA's, jemalloc, tcmalloc) does.  With glibc's defaults, tensors of
+#: tens of MiB are mmapped fresh and page-faulted on first touch, and which calls pay for that
+#: depends on the order of earlier frees: the same LeNet gradient took 78 ms or 140 ms here.
+#: Applied to the whole process, i.e. to every engine alike.
+CACHING_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(2**40), "MALLOC_TRIM_THRESHOLD_": str(2**40)}
+
+
+def caching_malloc_active() -> bool:
+    return all(os.environ.get(k) == v for k, v in CACHING_MALLOC.items())
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     """``(fn(), seconds)``."""
     t0 = time.perf_counter()

@@ -472,7 +472,8 @@ def bench_provenance(res: dict) -> str:
     load = m.get("load_average_start")
     return (f"`{m.get('command', 'python bench/run.py')}` on {m.get('host_cpu')} ({m.get('cpu_count')} cores, torch "
             f"{m.get('torch')} with {m.get('torch_threads')} thread(s), load average {load} at the start), "
-            f"{m.get('date')}, commit `{m.get('commit')}`, {m.get('seconds', float('nan')):.0f} s in all; peers "
+            f"{m.get('date')}, commit `{m.get('commit')}`, {m.get('seconds', float('nan')):.0f} s in all; "
+            + (f"malloc: {m['malloc']}; " if m.get("malloc") else "") + "peers "
             + ", ".join(f"{k} {v}" for k, v in (m.get("peers") or {}).items()))
 
 
@@ -484,7 +485,7 @@ def bench_tables(res: dict):
     t["target"] = t["target"].astype(str)
     targets = pd.DataFrame({"network": t["problem"], "target": t["target"], "measured": t["measured"],
                             "rule": t["op"] + " " + t["threshold"].map(lambda v: f"{v:g}"),
-                            "met": t["met"].map({True: "yes", False: "no"}), "detail": t["detail"]})
+                            "met": t["met"].map(lambda v: "(not a target)" if v is None or v != v else "yes" if v else "no"), "detail": t["detail"]})
     r = pd.DataFrame(res["rows"])
     cols = ["problem", "task", "method", "engine", "hvps", "seconds", "rel_err"]
     for c in ("hvps_vs_ours", "time_vs_ours"):
