@@ -1,6 +1,8 @@
 """The claims ledger: every claim of every chapter, read from the executed
 notebooks' glued values (``claim-<id>-{statement,value,threshold,verdict}``),
-never typed by hand.
+never typed by hand.  Chapters whose gpu-profile run left a record
+(``results/<chapter>-gpu.json``, with the claims as decided in that run) add a
+second verdict per claim: :func:`scale_verdicts`.
 
 :func:`collect` gives the rows; :func:`counts` tallies them by verdict and
 paper. The book shows them through the ``claims-ledger`` directive of
@@ -18,7 +20,7 @@ from pathlib import Path
 from .claims import VERDICTS
 from .notebook import glued
 
-__all__ = ["PAPERS", "Row", "collect", "counts"]
+__all__ = ["PAPERS", "Row", "collect", "counts", "scale_verdicts"]
 
 #: claim-id prefix -> citation key of the paper (0 and 6: the template's and the toolkit's own claims)
 PAPERS = {
@@ -98,4 +100,29 @@ def counts(rows: list[Row]) -> dict[str, Counter]:
     out: dict[str, Counter] = {"all": Counter(r.verdict for r in rows)}
     for r in rows:
         out.setdefault(r.paper, Counter())[r.verdict] += 1
+    return out
+
+
+def scale_verdicts(root: str | Path, chapters: dict[str, str] | None = None) -> dict[str, dict]:
+    """``{claim id: {"verdict", "value", "device", "date", "chapter"}}`` from the records that
+    gpu-profile runs left in ``<root>/results/<chapter>-gpu.json`` (unreadable or foreign
+    files are skipped; a verdict outside :data:`~landscape.claims.VERDICTS` raises)."""
+    import json
+
+    if chapters is None:
+        from .chapters import CHAPTERS as chapters  # noqa: N811
+    out: dict[str, dict] = {}
+    for name in chapters:
+        path = Path(root) / "results" / f"{name}-gpu.json"
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("claims"), list):
+            continue
+        for c in rec["claims"]:
+            if c.get("verdict") not in VERDICTS:
+                raise ValueError(f"{path}: claim {c.get('id')} has verdict {c.get('verdict')!r}, not one of {VERDICTS}")
+            out[str(c["id"])] = {"verdict": c["verdict"], "value": c.get("value"), "device": rec.get("device", "?"),
+                                 "date": rec.get("date", "?"), "chapter": name}
     return out

@@ -100,15 +100,19 @@ class ClaimsLedger(SphinxDirective):
     has_content = False
 
     def run(self):
-        from .ledger import collect, counts
+        from .ledger import collect, counts, scale_verdicts
 
         from .chapters import CHAPTERS
 
         root = Path(self.env.app.confdir)
         in_book = {name: nb for name, nb in CHAPTERS.items() if str(Path(nb).with_suffix("")) in self.env.found_docs}
         rows = collect(root, in_book)
+        scaled = scale_verdicts(root, in_book)
         for nb in in_book.values():
             self.env.note_dependency(str(root / nb))
+        for name in in_book:
+            if (root / "results" / f"{name}-gpu.json").is_file():
+                self.env.note_dependency(str(root / "results" / f"{name}-gpu.json"))
         builder = self.env.app.builder
         out = []
         claim_rows = []
@@ -119,15 +123,26 @@ class ClaimsLedger(SphinxDirective):
             except Exception:  # non-HTML builders
                 uri = ""
             link = nodes.reference(text=r.id, refuri=uri) if uri else nodes.Text(r.id)
-            claim_rows.append([link, _verdict(r.verdict), r.statement, r.value_text, r.threshold, f"{r.chapter} ({r.profile})"])
+            row = [link, _verdict(r.verdict), r.statement, r.value_text, r.threshold, f"{r.chapter} ({r.profile})"]
+            if scaled:
+                row.append(_verdict(scaled[r.id]["verdict"]) if r.id in scaled else nodes.Text("-"))
+            claim_rows.append(row)
         if not claim_rows:
             out.append(nodes.paragraph(text="No chapter has decided a claim yet."))
         else:
-            out.append(_table(["id", "verdict", "claim", "measured", "reproduced when", "chapter (profile)"],
-                              claim_rows, [5, 10, 40, 8, 10, 12], ["landscape-ledger"]))
+            heads = ["id", "verdict", "claim", "measured", "reproduced when", "chapter (profile)"]
+            widths = [5, 10, 40, 8, 10, 12]
+            if scaled:
+                heads, widths = heads + ["at the gpu profile"], widths + [10]
+            out.append(_table(heads, claim_rows, widths, ["landscape-ledger"]))
             devices = sorted({f"{r.profile} profile on {r.device}" for r in rows})
             out.append(nodes.paragraph(text="Data and scale: each id links to its chapter's Claims section, which names the data and scale; "
                                             "the runs shown were made with the " + "; ".join(devices) + "."))
+            if scaled:
+                runs = sorted({f"{v['chapter']}: {v['device']}, {v['date']}" for v in scaled.values()})
+                out.append(nodes.paragraph(text="The last column: the verdict, by the same rule, of the chapter's last "
+                                                "gpu-profile run (the papers' scale; results/<chapter>-gpu.json, shown in "
+                                                "the chapter) - " + "; ".join(runs) + "; '-' where no such run is recorded."))
         tally = counts(rows)
         count_rows = [[paper, *[tally[paper][v] for v in VERDICTS], sum(tally[paper].values())] for paper in tally if paper != "all"]
         count_rows.append([nodes.strong(text="all"), *[tally["all"][v] for v in VERDICTS], sum(tally["all"].values())])

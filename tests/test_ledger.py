@@ -87,3 +87,19 @@ def test_build_gate_finds_error_outputs_and_unexecuted_chapters(tmp_path):
     assert "no code cell has outputs" in problems(nb)[0]
     nb.cells = [ok]
     assert problems(nb) == []
+
+
+def test_scale_verdicts_read_the_gpu_records(tmp_path):
+    (tmp_path / "results").mkdir()
+    rec = {"device": "H100", "date": "2026-11-26", "arms": {},
+           "claims": [{"id": "1.5", "statement": "s", "value": 0.2, "rule": ">= 0.1", "verdict": "reproduced"}]}
+    (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
+    (tmp_path / "results" / "b-gpu.json").write_text("{broken")
+    from landscape.ledger import scale_verdicts
+
+    got = scale_verdicts(tmp_path, {"a": "a.ipynb", "b": "b.ipynb", "c": "c.ipynb"})
+    assert got == {"1.5": {"verdict": "reproduced", "value": 0.2, "device": "H100", "date": "2026-11-26", "chapter": "a"}}
+    rec["claims"][0]["verdict"] = "sort of"
+    (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="sort of"):
+        scale_verdicts(tmp_path, {"a": "a.ipynb"})
