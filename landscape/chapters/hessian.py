@@ -529,11 +529,12 @@ def paper_table(results: dict[str, list[dict]], *, dataset: str, scale: str) -> 
             ours = f"{m:.3f} +- {s:.3f} % ({len(results[arm])} seeds, {dataset})"
         else:
             ours = "not run"
-        rows.append(f"{ARMS[arm][0]:<28}{f'{ref[0]:.3f} +- {ref[1]:.3f} %':>30}{ours:>40}")
+        rows.append(f"{ARMS[arm][0]:<28}{f'{ref[0]:.3f} +- {ref[1]:.3f} %':>30}{' ' + ours:>40}")
     return "\n".join(rows)
 
 
-#: where a gpu-profile run leaves its summary (section 6 of every other profile shows it)
+#: where a gpu-profile run leaves its summary (section 6 of every other profile shows it, and the
+#: claims ledger its verdicts: :func:`landscape.ledger.scale_verdicts`)
 PAPER_SCALE_JSON = Path(__file__).resolve().parents[2] / "results" / "hessian-gpu.json"
 
 
