@@ -133,14 +133,14 @@ class ClaimsLedger(SphinxDirective):
             heads = ["id", "verdict", "claim", "measured", "reproduced when", "chapter (profile)"]
             widths = [5, 10, 40, 8, 10, 12]
             if scaled:
-                heads, widths = heads + ["at the gpu profile"], widths + [10]
+                heads, widths = heads + ["gpu profile"], widths + [8]
             out.append(_table(heads, claim_rows, widths, ["landscape-ledger"]))
             devices = sorted({f"{r.profile} profile on {r.device}" for r in rows})
             out.append(nodes.paragraph(text="Data and scale: each id links to its chapter's Claims section, which names the data and scale; "
                                             "the runs shown were made with the " + "; ".join(devices) + "."))
             if scaled:
                 runs = sorted({f"{v['chapter']}: {v['device']}, {v['date']}" for v in scaled.values()})
-                out.append(nodes.paragraph(text="The last column: the verdict, by the same rule, of the chapter's last "
+                out.append(nodes.paragraph(text="The last column (gpu profile): the verdict, by the same rule, of the chapter's last "
                                                 "gpu-profile run (the papers' scale; results/<chapter>-gpu.json, shown in "
                                                 "the chapter) - " + "; ".join(runs) + "; '-' where no such run is recorded."))
         tally = counts(rows)
