@@ -22,7 +22,8 @@ import torch
 
 from .claims import Claim
 
-__all__ = ["Chapter", "start", "glue", "show_claims", "explore", "git_commit", "resolve_device", "set_theme", "PALETTE"]
+__all__ = ["Chapter", "start", "glue", "show_claims", "explore", "git_commit", "resolve_device", "device_label",
+           "set_theme", "PALETTE"]
 
 #: Colour-blind-safe palette (Okabe and Ito), used by every figure.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -43,6 +44,13 @@ def set_theme() -> None:
         set_matplotlib_formats("retina")
     except ImportError:  # outside IPython
         pass
+
+
+def device_label(device: torch.device) -> str:
+    """What ran: the GPU's name, or ``CPU (<processor>, <n> threads)``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -113,7 +121,7 @@ class Chapter:
         from IPython.display import Markdown, display
 
         seconds = time.perf_counter() - self.started
-        dev = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        dev = device_label(self.device)
         glue("run-profile", self.profile)
         glue("run-device", dev)
         glue("run-seconds", round(seconds, 1))

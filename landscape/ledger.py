@@ -20,7 +20,7 @@ from pathlib import Path
 from .claims import VERDICTS
 from .notebook import glued
 
-__all__ = ["PAPERS", "Row", "collect", "counts", "scale_verdicts"]
+__all__ = ["PAPERS", "Row", "collect", "counts", "scale_record_path", "read_scale_record", "scale_verdicts"]
 
 #: claim-id prefix -> citation key of the paper (0 and 6: the template's and the toolkit's own claims)
 PAPERS = {
@@ -103,22 +103,34 @@ def counts(rows: list[Row]) -> dict[str, Counter]:
     return out
 
 
-def scale_verdicts(root: str | Path, chapters: dict[str, str] | None = None) -> dict[str, dict]:
-    """``{claim id: {"verdict", "value", "device", "date", "chapter"}}`` from the records that
-    gpu-profile runs left in ``<root>/results/<chapter>-gpu.json`` (unreadable or foreign
-    files are skipped; a verdict outside :data:`~landscape.claims.VERDICTS` raises)."""
+def scale_record_path(root: str | Path, chapter: str) -> Path:
+    """Where a gpu-profile run of ``chapter`` leaves its record: ``<root>/results/<chapter>-gpu.json``."""
+    return Path(root) / "results" / f"{chapter}-gpu.json"
+
+
+def read_scale_record(path: str | Path) -> dict | None:
+    """The record at ``path`` (a JSON object with a list of ``claims``), or None when absent,
+    unreadable or foreign."""
     import json
 
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and isinstance(rec.get("claims"), list) else None
+
+
+def scale_verdicts(root: str | Path, chapters: dict[str, str] | None = None) -> dict[str, dict]:
+    """``{claim id: {"verdict", "value", "device", "date", "chapter"}}`` from the records that
+    gpu-profile runs left (:func:`scale_record_path`; unreadable or foreign files are skipped;
+    a verdict outside :data:`~landscape.claims.VERDICTS` raises)."""
     if chapters is None:
         from .chapters import CHAPTERS as chapters  # noqa: N811
     out: dict[str, dict] = {}
     for name in chapters:
-        path = Path(root) / "results" / f"{name}-gpu.json"
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(rec, dict) or not isinstance(rec.get("claims"), list):
+        path = scale_record_path(root, name)
+        rec = read_scale_record(path)
+        if rec is None:
             continue
         for c in rec["claims"]:
             if c.get("verdict") not in VERDICTS:

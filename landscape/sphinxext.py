@@ -100,7 +100,7 @@ class ClaimsLedger(SphinxDirective):
     has_content = False
 
     def run(self):
-        from .ledger import collect, counts, scale_verdicts
+        from .ledger import collect, counts, scale_record_path, scale_verdicts
 
         from .chapters import CHAPTERS
 
@@ -111,8 +111,8 @@ class ClaimsLedger(SphinxDirective):
         for nb in in_book.values():
             self.env.note_dependency(str(root / nb))
         for name in in_book:
-            if (root / "results" / f"{name}-gpu.json").is_file():
-                self.env.note_dependency(str(root / "results" / f"{name}-gpu.json"))
+            if scale_record_path(root, name).is_file():
+                self.env.note_dependency(str(scale_record_path(root, name)))
         builder = self.env.app.builder
         out = []
         claim_rows = []

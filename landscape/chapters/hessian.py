@@ -32,7 +32,6 @@ import datetime as _dt
 import json
 import math
 import os
-import platform
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,9 +42,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import data, models
-from ..book import PALETTE, git_commit
+from ..book import PALETTE, device_label, git_commit
 from ..cache import cached
 from ..claims import VERDICTS, Claim
+from ..ledger import read_scale_record, scale_record_path
 from ..curvature import HessianOperator, SpectralDensity, dense_hessian, eigenvalues, spectral_density, trace
 from ..params import Param, ParameterError, Schema
 from ..regularizers import TracePenalty, steps_per_epoch
@@ -535,7 +535,7 @@ def paper_table(results: dict[str, list[dict]], *, dataset: str, scale: str) -> 
 
 #: where a gpu-profile run leaves its summary (section 6 of every other profile shows it, and the
 #: claims ledger its verdicts: :func:`landscape.ledger.scale_verdicts`)
-PAPER_SCALE_JSON = Path(__file__).resolve().parents[2] / "results" / "hessian-gpu.json"
+PAPER_SCALE_JSON = scale_record_path(Path(__file__).resolve().parents[2], "hessian")
 
 
 def paper_scale_record(results: dict[str, list[dict]], claims: Sequence[Claim], p: dict, *, device: torch.device,
@@ -543,11 +543,9 @@ def paper_scale_record(results: dict[str, list[dict]], claims: Sequence[Claim], 
     """What a run at the paper's scale found: per arm the seeds' test accuracy, lambda_max and
     trace (lists, so means and deviations can be recomputed), the claims as decided in that run,
     the parameters and where and when it ran."""
-    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     return {
         "profile": p["profile"], "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": dev, "commit": git_commit(), "torch": torch.__version__, "seconds": float(seconds),
+        "device": device_label(device), "commit": git_commit(), "torch": torch.__version__, "seconds": float(seconds),
         "reg_data": reg_data, "spec_data": spec_data,
         "params": {k: p[k] for k in ("reg_model", "reg_epochs", "reg_batch_size", "reg_lr", "milestones", "lr_gamma",
                                      "momentum", "weight_decay", "gamma", "gamma_middle", "num_probes", "freq", "sp",
@@ -570,12 +568,8 @@ def save_paper_scale(record: dict, path: str | Path | None = None) -> Path:
 
 def load_paper_scale(path: str | Path | None = None) -> dict | None:
     """The record of the last gpu-profile run, or None when there is none (or it is unreadable)."""
-    path = Path(path) if path is not None else PAPER_SCALE_JSON
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return rec if isinstance(rec, dict) and "arms" in rec and "claims" in rec else None
+    rec = read_scale_record(path if path is not None else PAPER_SCALE_JSON)
+    return rec if rec is not None and isinstance(rec.get("arms"), dict) else None
 
 
 def paper_scale_text(record: dict) -> str:
