@@ -1,7 +1,7 @@
 """The two networks of the curvature benchmark, trained briefly and seeded.
 
 * ``mlp``: MLP 784-W-W-10 (ReLU) on ``n`` MNIST-10k training images;
-* ``cnn``: the LeNet-5-style CNN (``landscape.models.build("lenet5", input_size=28)``)
+* ``cnn``: the LeNet-5-style CNN (``landscape.training.models.build("lenet5", input_size=28)``)
   on the first ``n`` of the same images.
 
 Each is trained with ``steps`` SGD steps (momentum 0.9, batch 128, seeded

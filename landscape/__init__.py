@@ -1,46 +1,35 @@
 """landscape: the geometry of deep-network optimization, computed.
 
-Modules:
+The library, in layers (``ARCHITECTURE.md`` at the repository root; imports
+only go downward):
 
-- :mod:`landscape.data` - data sets with seeded splits (``load``).
-- :mod:`landscape.models` - MLP, LeNet-5, small VGG/ResNet, deep linear networks.
-- :mod:`landscape.train` - the shared training loop (``fit``, ``History``).
-- :mod:`landscape.curvature` - Hessian operators, Lanczos eigenpairs, traces,
-  spectral densities, per-layer spectra, the differentiable trace penalty.
-- :mod:`landscape.optim` - the ADINE optimizer.
-- :mod:`landscape.dante` - DANTE, alternating minimization over layers.
-- :mod:`landscape.cache` - the results cache (``cached``).
-- :mod:`landscape.claims` - verdicts from declared rules.
-- :mod:`landscape.book` - what chapter notebooks call.
-- :mod:`landscape.runner` - ``python -m landscape run``.
+- science: :mod:`landscape.training` (data, models, the training loop),
+  :mod:`landscape.curvature` (Hessian operators and estimators),
+  :mod:`landscape.spectra` (statistics of spectra, distances between them),
+  :mod:`landscape.methods` (ADINE, DANTE, the trace penalty, perturbed GD,
+  deep linear networks);
+- experiment support: :mod:`landscape.experiment` (parameters, claims and
+  their statistics, the results cache, result records, the figure style);
+- the chapters: :mod:`landscape.chapters` (one package per chapter of the book);
+- publishing: :mod:`landscape.publishing` (what notebooks call, the runner,
+  the claims ledger, the Sphinx extension).
+
+This module re-exports the science most users want.
 """
 
-from . import data, models, synthetic, train
-from .cache import cached
-from .curvature import (
-    HessianOperator,
-    dense_hessian,
-    eigenvalues,
-    hessian_trace_penalty,
-    layerwise,
-    spectral_density,
-    spectrum_distance,
-    trace,
-)
-from .claims import beyond_noise, decide
-from .data import load
-from .train import History, fit
+from . import curvature, methods, spectra, training
+from .curvature import HessianOperator, dense_hessian, eigenvalues, hessian_trace_penalty, layerwise, spectral_density, trace
+from .spectra import spectrum_distance
+from .training import History, data, fit, load, models, synthetic
 
 __version__ = "0.1.0"
 
 __all__ = [
-    # data and models
-    "data", "load", "models", "synthetic",
-    # training
-    "train", "fit", "History",
+    # packages
+    "training", "curvature", "spectra", "methods",
+    # data, models, training
+    "data", "load", "models", "synthetic", "fit", "History",
     # curvature
     "HessianOperator", "dense_hessian", "eigenvalues", "trace", "spectral_density",
     "layerwise", "hessian_trace_penalty", "spectrum_distance",
-    # results
-    "cached", "decide", "beyond_noise",
 ]

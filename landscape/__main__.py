@@ -1,8 +1,8 @@
-"""``python -m landscape run ...``: see :mod:`landscape.runner`."""
+"""``python -m landscape run ...``: see :mod:`landscape.publishing.runner`."""
 
 import sys
 
-from .runner import main
+from .publishing.runner import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import pytest
 
 from landscape.chapters import CHAPTERS
-from landscape.notebook import glued
+from landscape.publishing.notebooks import glued
 
 pytestmark = pytest.mark.chapters
 REPO = Path(__file__).resolve().parent.parent

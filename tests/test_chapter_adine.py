@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from landscape.chapters import adine
-from landscape.params import ParameterError
-from landscape.runner import notebook_defaults
-from landscape.synthetic import TOY_FUNCTIONS
+from landscape.experiment.params import ParameterError
+from landscape.publishing.runner import notebook_defaults
+from landscape.training.synthetic import TOY_FUNCTIONS
 
 F64 = torch.float64
 

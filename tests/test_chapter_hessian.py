@@ -7,7 +7,7 @@ import json
 import torch
 
 from landscape.chapters import hessian
-from landscape.claims import decide
+from landscape.experiment.claims import decide
 
 P = {"profile": "gpu", "reg_model": "lenet5", "reg_epochs": 30, "reg_batch_size": 256, "reg_lr": 0.01,
      "milestones": [10, 20], "lr_gamma": 0.25, "momentum": 0.9, "weight_decay": 1e-4, "gamma": 1e-3,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from landscape import runner
+from landscape.publishing import runner
 from landscape.chapters import CHAPTERS, module
-from landscape.claims import VERDICTS
-from landscape.notebook import errors, glued
+from landscape.experiment.claims import VERDICTS
+from landscape.publishing.notebooks import errors, glued
 
 pytestmark = pytest.mark.chapters
 REPO = Path(__file__).resolve().parent.parent

@@ -86,9 +86,9 @@ def test_trace_of_hessian_operator():
 
 def test_bad_arguments_raise():
     A = torch.eye(10, dtype=DT)
-    with pytest.raises(ValueError, match="unknown method 'slq'"):
+    with pytest.raises(ValueError, match=r"Invalid method: 'slq' \(must be one of"):
         trace(A, method="slq")
-    with pytest.raises(ValueError, match="num_matvecs must be an integer >= 3"):
+    with pytest.raises(ValueError, match=r"Invalid num_matvecs: 2 \(must be an integer >= 3\)"):
         trace(A, num_matvecs=2, method="hutch++")
     with pytest.raises(ValueError, match="num_matvecs"):
         trace(A, num_matvecs=0, method="hutchinson")

@@ -87,7 +87,7 @@ def test_semicircle_density_and_distribution_agree():
     mid = slice(5000, 15000)
     assert np.allclose(np.gradient(cdf, x)[mid], pdf[mid], atol=1e-4)
     # the quartile constant used by the fit
-    assert float(spectra.semicircle_cdf(spectra._QUARTILE, 0.0, 1.0)) == pytest.approx(0.75, abs=1e-7)
+    assert float(spectra.semicircle_cdf(spectra.semicircle._QUARTILE, 0.0, 1.0)) == pytest.approx(0.75, abs=1e-7)
 
 
 def test_ks_distance_exact_small_cases():

@@ -12,17 +12,17 @@ Everything works matrix-free on :class:`HessianOperator` (or on any object answe
 :func:`spectral_density`      stochastic Lanczos quadrature (SLQ)
 :func:`layerwise`             all of the above per layer, sharing graph and probes
 :func:`hessian_trace_penalty` a differentiable trace estimate for regularized training
-:func:`spectrum_distance`     Wasserstein-1 (and KS, broadened L1) between spectra
 ============================  ==========================================================
 
 Randomness comes only from explicit seeds or :class:`torch.Generator` objects.
 Cost is counted in HVPs (Hessian-vector products; ``op.hvps`` and ``.hvps`` on every
-result).  Bad inputs raise :class:`ValueError` naming the problem.
+result).  Bad inputs raise :class:`ValueError` naming the problem. Statistics of the
+spectra these estimators return (distances, outliers, fractions) are in
+:mod:`landscape.spectra`.
 """
 
 from .dense import dense_hessian
 from .density import SpectralDensity, spectral_density
-from .distance import spectrum_distance
 from .hvp import HessianOperator
 from .lanczos import EigenResult, eigenvalues
 from .layerwise import BlockSpectrum, LayerwiseResult, default_layers, layerwise
@@ -43,5 +43,4 @@ __all__ = [
     "LayerwiseResult",
     "BlockSpectrum",
     "hessian_trace_penalty",
-    "spectrum_distance",
 ]

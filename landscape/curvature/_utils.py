@@ -94,36 +94,6 @@ def apply(info: OpInfo, V: Tensor) -> Tensor:
     return out
 
 
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """Raise ValueError naming ``name`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
-    return value
-
-
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def sym(A: Tensor) -> Tensor:
     """Symmetric part ``(A + A^T) / 2``."""
     return 0.5 * (A + A.transpose(-1, -2))
-
-
-def finite_vector(x: Any, what: str) -> np.ndarray:
-    """A 1-D float64 NumPy copy of ``x`` (tensor, array or list), checked non-empty and finite.
-
-    Raises:
-        ValueError: ``"Invalid <what>: empty"`` or ``"Invalid <what>: k non-finite value(s)"``.
-    """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to(torch.float64).cpu().numpy()
-    arr = np.array(x, dtype=np.float64).reshape(-1)
-    if arr.size == 0:
-        raise ValueError(f"Invalid {what}: empty")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"Invalid {what}: {int((~np.isfinite(arr)).sum())} non-finite value(s)")
-    return arr

@@ -13,7 +13,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ._utils import check_positive_int, sym
+from ..validation import check_int
+from ._utils import sym
 from .hvp import HessianOperator
 
 __all__ = ["dense_hessian", "DEFAULT_MAX_DIM"]
@@ -39,8 +40,8 @@ def dense_hessian(model: nn.Module, loss_fn: Callable, data: Any, *, params: Any
         ValueError: the dimension exceeds ``max_dim`` (and every error of
             :class:`HessianOperator`).
     """
-    max_dim = check_positive_int("max_dim", max_dim)
-    block_size = check_positive_int("block_size", block_size)
+    max_dim = check_int("max_dim", max_dim, minimum=1)
+    block_size = check_int("block_size", block_size, minimum=1)
     op = HessianOperator(model, loss_fn, data, params=params, kind=kind)
     n = op.shape[0]
     if n > max_dim:

@@ -47,7 +47,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._utils import apply, check_positive_int, make_generator, op_info, rademacher
+from ..validation import check_int
+from ._utils import apply, make_generator, op_info, rademacher
 
 Tensor = torch.Tensor
 
@@ -147,9 +148,9 @@ def spectral_density(op: Any, *, num_probes: int = 10, num_steps: int = 80, seed
     """
     info = op_info(op)
     n, dtype, device = info.n, info.dtype, info.device
-    num_probes = check_positive_int("num_probes", num_probes)
-    num_steps = check_positive_int("num_steps", num_steps)
-    probe_batch = num_probes if probe_batch is None else check_positive_int("probe_batch", probe_batch)
+    num_probes = check_int("num_probes", num_probes, minimum=1)
+    num_steps = check_int("num_steps", num_steps, minimum=1)
+    probe_batch = num_probes if probe_batch is None else check_int("probe_batch", probe_batch, minimum=1)
     m = min(num_steps, n)
     gen = make_generator(seed)
     Z = rademacher((num_probes, n), gen, dtype, device) / math.sqrt(n)   # rows are unit probes

@@ -47,7 +47,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ._utils import check_choice
+from ..validation import check_choice
 from .dataconv import lean_data_convs
 
 Tensor = torch.Tensor

@@ -75,7 +75,8 @@ from typing import Any
 
 import torch
 
-from ._utils import OpInfo, apply, check_choice, check_positive_int, gaussian, make_generator, op_info, sym
+from ..validation import check_choice, check_int
+from ._utils import OpInfo, apply, gaussian, make_generator, op_info, sym
 
 Tensor = torch.Tensor
 
@@ -213,20 +214,20 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
     info = op_info(op)
     n, dtype, device = info.n, info.dtype, info.device
     check_choice("which", which, _WHICH)
-    k = check_positive_int("k", k)
+    k = check_int("k", k, minimum=1)
     if k > n:
         raise ValueError(f"k={k} exceeds the operator dimension n={n}")
-    b = check_positive_int("block_size", block_size)
+    b = check_int("block_size", block_size, minimum=1)
     if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
     eps = torch.finfo(dtype).eps
     tol_eff = max(float(tol), _TOL_FLOOR * eps)
     if max_hvps is None:
         max_hvps = max(1000, 50 * k)
-    max_hvps = check_positive_int("max_hvps", max_hvps)
+    max_hvps = check_int("max_hvps", max_hvps, minimum=1)
     if ncv is None:
         ncv = max(20, 2 * k + 10)
-    ncv = check_positive_int("ncv", ncv)
+    ncv = check_int("ncv", ncv, minimum=1)
     ncv = max(ncv, k + b)
     ncv = b * math.ceil(ncv / b)
     if ncv + b > n:
@@ -237,7 +238,7 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         raise ValueError(f"max_hvps={max_hvps} is too small to build {k} Ritz vectors with block_size={b}")
     if check_every is None:
         check_every = 1 if device.type == "cpu" else 4
-    check_every = check_positive_int("check_every", check_every)
+    check_every = check_int("check_every", check_every, minimum=1)
 
     gen = make_generator(seed)
     Q = torch.zeros(n, ncv + b, dtype=dtype, device=device)

@@ -45,7 +45,8 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from ._utils import check_choice, check_positive_int, make_generator, op_info
+from ..validation import check_choice, check_int
+from ._utils import make_generator, op_info
 from .density import SpectralDensity, spectral_density
 from .hvp import HessianOperator, resolve_params
 from .lanczos import EigenResult, eigenvalues
@@ -59,10 +60,10 @@ OTHER = "other"
 
 
 def default_layers(model: nn.Module) -> dict[str, list[str]]:
-    """Default layer blocks: :func:`landscape.models.layers` - every trainable
+    """Default layer blocks: :func:`landscape.training.models.layers` - every trainable
     tensor with ``ndim >= 2``, with its bias. Everything else (norm-layer
     scales, lone biases) is left to the ``"other"`` block of :func:`layerwise`."""
-    from ..models import layers as model_layers
+    from ..training.models import layers as model_layers
 
     return dict(model_layers(model))
 
@@ -239,8 +240,8 @@ def layerwise(model: nn.Module, loss_fn: Callable, data: Any, *, layers: Any = N
         check_choice("compute", c, _COMPUTE)
     check_choice("method", trace_method, ("hutch++", "hutchinson"))
     check_choice("which", which, ("largest", "smallest", "magnitude"))
-    k = check_positive_int("k", k)
-    num_matvecs = check_positive_int("num_matvecs", num_matvecs, 3 if trace_method == "hutch++" else 1)
+    k = check_int("k", k, minimum=1)
+    num_matvecs = check_int("num_matvecs", num_matvecs, minimum=3 if trace_method == "hutch++" else 1)
     all_names, _ = resolve_params(model, None)
     spec = _resolve_layers(model, layers, all_names)
     full_op = HessianOperator(model, loss_fn, data, kind=kind)

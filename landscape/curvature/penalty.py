@@ -63,7 +63,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_choice, check_positive_int, make_generator, rademacher
+from ..validation import check_choice, check_int
+from ._utils import make_generator, rademacher
 from .hvp import _batch_size, as_batches, batch_loss, resolve_params
 
 Tensor = torch.Tensor
@@ -113,7 +114,7 @@ def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, pa
             ``num_probes < 1``, unknown ``estimator``, a ``"gauss-newton"`` request
             for a loss it cannot sample.
     """
-    num_probes = check_positive_int("num_probes", num_probes)
+    num_probes = check_int("num_probes", num_probes, minimum=1)
     check_choice("estimator", estimator, _ESTIMATORS)
     sqrt = None
     if estimator == "gauss-newton":
@@ -138,7 +139,7 @@ def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, pa
 
 def _hutchinson(loss: Tensor, tensors: list[Tensor], num_probes: int, gen: torch.Generator,
                 dtype: torch.dtype, device: torch.device) -> Tensor:
-    """:math:`\frac1K \sum_k v_k^\top H v_k` by double backprop, kept differentiable."""
+    r""":math:`\frac1K \sum_k v_k^\top H v_k` by double backprop, kept differentiable."""
     grads = torch.autograd.grad(loss, tensors, create_graph=True, allow_unused=True)
     active = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
     n = sum(t.numel() for t in tensors)

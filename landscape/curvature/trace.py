@@ -46,7 +46,8 @@ from typing import Any
 
 import torch
 
-from ._utils import OpInfo, apply, check_choice, check_positive_int, make_generator, op_info, rademacher
+from ..validation import check_choice, check_int
+from ._utils import OpInfo, apply, make_generator, op_info, rademacher
 
 Tensor = torch.Tensor
 
@@ -158,8 +159,8 @@ def trace(op: Any, *, num_matvecs: int = 99, method: str = "hutch++", seed: int 
     """
     check_choice("method", method, _METHODS)
     info = op_info(op)
-    num_matvecs = check_positive_int("num_matvecs", num_matvecs, 3 if method == "hutch++" else 1)
-    block_size = check_positive_int("block_size", block_size)
+    num_matvecs = check_int("num_matvecs", num_matvecs, minimum=3 if method == "hutch++" else 1)
+    block_size = check_int("block_size", block_size, minimum=1)
     gen = make_generator(seed)
     s, g = split_budget(num_matvecs, method)
     S = draw_probes(info.n, s, gen, info.dtype, info.device)

@@ -1,0 +1,100 @@
+"""Result records: what a run found, where and when, kept as JSON in ``results/``.
+
+A gpu-profile run of a chapter (the papers' scale) leaves
+``results/<chapter>-gpu.json``: its per-arm, per-seed numbers, its claims as
+decided, its parameters and its provenance (:func:`provenance`: date, device,
+library commit, torch version, duration). The chapter pages and the claims
+ledger read these records; nothing here knows a chapter.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "results" / "x-gpu.json"
+    >>> write_record({"claims": [], "arms": {}}, p) == p, read_record(p)
+    (True, {'claims': [], 'arms': {}})
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .sources import PACKAGE_ROOT
+
+__all__ = ["REPO_ROOT", "record_path", "read_record", "write_record", "provenance", "claims_record",
+           "git_commit", "device_label"]
+
+#: the repository that holds the package (``book/``, ``profiles/``, ``results/``)
+REPO_ROOT = PACKAGE_ROOT.parent
+
+
+def git_commit() -> str:
+    """The library's git commit (short), with ``+dirty`` when ``landscape/`` has uncommitted changes; ``unknown`` outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        if not sha:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "landscape"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_label(device: torch.device) -> str:
+    """What ran: the GPU's name, or ``CPU (<processor>, <n> threads)``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def record_path(chapter: str, root: str | Path | None = None) -> Path:
+    """Where a gpu-profile run of ``chapter`` leaves its record: ``<root>/results/<chapter>-gpu.json``."""
+    return Path(REPO_ROOT if root is None else root) / "results" / f"{chapter}-gpu.json"
+
+
+def read_record(path: str | Path) -> dict | None:
+    """The record at ``path`` (a JSON object with a list of ``claims``), or None when absent,
+    unreadable or foreign."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and isinstance(rec.get("claims"), list) else None
+
+
+def write_record(record: dict, path: str | Path) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically (a temporary file beside it, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, indent=1, allow_nan=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def provenance(*, profile: str, device: torch.device, seconds: float) -> dict[str, Any]:
+    """Where, when and with what a run was made: profile, UTC date, device, library commit, torch, seconds."""
+    return {"profile": profile, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "device": device_label(device), "commit": git_commit(), "torch": torch.__version__, "seconds": float(seconds)}
+
+
+def claims_record(claims: Sequence[Any]) -> list[dict[str, Any]]:
+    """Decided claims as JSON-able rows: id, statement, value (None when not a number), rule, verdict."""
+    return [{"id": c.id, "statement": c.statement, "value": float(c.value) if isinstance(c.value, (int, float)) else None,
+             "rule": c.rule, "verdict": c.verdict} for c in claims]

@@ -1,0 +1,119 @@
+"""Front-end files the built book serves itself, so it renders offline.
+
+Jupyter Book's HTML loads MathJax 3, require.js and the Jupyter widgets HTML
+manager from CDNs; with no network the maths stays raw TeX and the widgets
+do not appear. :func:`ensure` fetches pinned versions from the npm registry
+(``npm pack``, cached in ``$LANDSCAPE_CACHE/npm``) and unpacks the files the
+pages need into a vendor folder; the Sphinx extension
+:mod:`landscape.publishing.sphinxext` then points the book at them. Without npm (and
+no cached packages) the book falls back to the CDNs, with a visible warning.
+
+The html-manager 1.0.x series matches ipywidgets 8.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..experiment.cache import cache_dir
+
+__all__ = ["PACKAGES", "ensure", "VENDOR_NAME"]
+
+#: npm package -> (version, {path inside the package: path under the vendor folder})
+PACKAGES: dict[str, tuple[str, dict[str, str]]] = {
+    "requirejs": ("2.3.8", {"require.js": "require.js"}),
+    "@jupyter-widgets/html-manager": ("1.0.6", {"dist/": "html-manager/"}),
+    "mathjax": ("3.2.2", {"es5/": "mathjax/"}),
+}
+#: Loaded after require.js and before the widget manager: maps the manager's
+#: AMD module names to the vendor folder, so the files it loads relative to
+#: them (icon fonts) come from this site, not from a path beside the page.
+REQUIRE_CONFIG = """(function () {
+  var src = document.currentScript.src;
+  var base = src.slice(0, src.lastIndexOf("/") + 1) + "html-manager/";
+  window.require.config({paths: {
+    "@jupyter-widgets/html-manager/dist": base.slice(0, -1),
+    "@jupyter-widgets/html-manager": base + "html-manager",
+    "@jupyter-widgets/base": base + "base",
+    "@jupyter-widgets/controls": base + "controls",
+    "@jupyter-widgets/output": base + "output"
+  }});
+})();
+"""
+
+#: the folder name under the static path (never ``_static``: Jupyter Book would add a script tag for each file)
+VENDOR_NAME = "landscape-vendor"
+
+
+def _tarball(package: str, version: str, store: Path) -> Path | None:
+    """The package's tarball, from the store or fetched with ``npm pack``; None when npm is missing or fails."""
+    name = f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
+    path = store / name
+    if path.is_file():
+        return path
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store) as tmp:
+        proc = subprocess.run([npm, "pack", f"{package}@{version}", "--silent", "--pack-destination", tmp], capture_output=True, text=True, timeout=300)
+        got = Path(tmp) / name
+        if proc.returncode != 0 or not got.is_file():
+            print(f"[landscape] npm pack {package}@{version} failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
+            return None
+        got.replace(path)
+    return path
+
+
+def _extract(tarball: Path, mapping: dict[str, str], target: Path) -> None:
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            inner = member.name.split("/", 1)[1] if "/" in member.name else member.name
+            for src, dst in mapping.items():
+                if inner == src or (src.endswith("/") and inner.startswith(src)):
+                    rel = dst + inner[len(src):] if src.endswith("/") else dst
+                    if rel.endswith(".map"):
+                        continue
+                    out = target / rel
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(member) as f:  # type: ignore[union-attr]
+                        out.write_bytes(f.read())
+
+
+def ensure(root: str | Path) -> Path | None:
+    """Make ``root/landscape-vendor`` hold every pinned package's files.
+
+    Returns the folder to add to ``html_static_path`` (``root``), or None when
+    some package could not be had (no npm and nothing cached).
+    """
+    root = Path(root)
+    target = root / VENDOR_NAME
+    stamp = target / ".versions"
+    want = "\n".join(f"{p}@{v}" for p, (v, _) in sorted(PACKAGES.items())) + "\nconfig " + hashlib.sha256(REQUIRE_CONFIG.encode()).hexdigest()[:12]
+    if stamp.is_file() and stamp.read_text() == want:
+        return root
+    store = (cache_dir() or Path(tempfile.gettempdir()) / "landscape-cache") / "npm"
+    tarballs = {p: _tarball(p, v, store) for p, (v, _) in PACKAGES.items()}
+    if any(t is None for t in tarballs.values()):
+        return None
+    tmp = Path(tempfile.mkdtemp(dir=root.parent if root.parent.exists() else None, prefix=".vendor-"))
+    try:
+        for package, (version, mapping) in PACKAGES.items():
+            _extract(tarballs[package], mapping, tmp / VENDOR_NAME)  # type: ignore[arg-type]
+        (tmp / VENDOR_NAME / "require-config.js").write_text(REQUIRE_CONFIG)
+        (tmp / VENDOR_NAME / ".versions").write_text(want)
+        root.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        (tmp / VENDOR_NAME).replace(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

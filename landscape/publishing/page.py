@@ -1,0 +1,196 @@
+"""What a chapter notebook calls: start the chapter, glue results, show
+tables and claims, kernel-free widgets, and the re-run box.
+
+A chapter notebook starts with ::
+
+    from landscape.chapters import template
+    from landscape.publishing import page
+
+    ch = page.start(template, globals())   # validates the parameters cell, resolves the device, sets the theme
+    results = template.run(ch.params)
+
+and ends with ``ch.show_claims(template.claims(results, ch.params))`` and
+``ch.rerun_box()``. Nothing here knows a particular chapter: the chapter
+package is passed in. See ``book/template.ipynb`` for the whole path once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from ..experiment.claims import Claim
+from ..experiment.params import Params
+from ..experiment.records import device_label, git_commit
+from ..experiment.style import set_theme
+from ..training.loop import resolve_device
+
+__all__ = ["Chapter", "start", "glue", "table", "Table", "explore", "GLUE_PREFIX"]
+
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value: Any) -> None:
+    """Store ``value`` in the notebook under ``name``, not displayed.
+
+    The output has the form of ``myst_nb.glue(name, value, display=False)``
+    (a display output whose data is ``repr(value)`` under the
+    ``application/papermill.record/`` prefix and whose metadata names it), so
+    ``{glue:text}`name``` works in the book, and :func:`landscape.publishing.notebooks.glued`
+    reads it back - without needing myst-nb where chapters run (a GPU node).
+    """
+    from IPython.display import display
+
+    display({GLUE_PREFIX + "text/plain": repr(value)}, raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+
+
+class Table:
+    """A table in the book's one style: no index, numbers formatted per column,
+    verdict cells coloured. Shown as HTML in the page; its plain-text form
+    (what tests and nbval read) is the same table as text, deterministic."""
+
+    _COLOURS = {"reproduced": "#cfe8d8", "not reproduced": "#f6d3c4", "inconclusive": "#f3ecc2"}
+
+    def __init__(self, df, formats: Mapping[str, str] | None = None) -> None:
+        self.df = df
+        self.formats = dict(formats or {})
+
+    def _fmt(self, col: str):
+        f = self.formats.get(col)
+        return (lambda v: f.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)) if f else None
+
+    def _repr_html_(self) -> str:
+        style = self.df.style.hide(axis="index").format({c: self._fmt(c) for c in self.formats if c in self.df.columns}, na_rep="")
+        style = style.map(lambda v: f"background-color: {self._COLOURS[v]}" if isinstance(v, str) and v in self._COLOURS else "")
+        return style.to_html()
+
+    def __repr__(self) -> str:
+        fmts = {c: self._fmt(c) for c in self.formats if c in self.df.columns}
+        return self.df.to_string(index=False, formatters=fmts or None)
+
+
+def table(rows, formats: Mapping[str, str] | None = None) -> Table:
+    """A :class:`Table` from a DataFrame or a list of row dicts; ``formats`` maps columns to
+    format strings (``{"loss": "{:.4f}"}``), by default the DataFrame's ``attrs["formats"]``
+    (where the chapter's table functions put them)."""
+    import pandas as pd
+
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return Table(df, df.attrs.get("formats") if formats is None else formats)
+
+
+def _value_text(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+@dataclass
+class Chapter:
+    """A running chapter: its name, validated parameters, device and clock."""
+
+    name: str
+    params: Params
+    device: torch.device
+    started: float = field(default_factory=time.perf_counter)
+    claims: list[Claim] = field(default_factory=list)
+
+    @property
+    def profile(self) -> str:
+        return str(getattr(self.params, "profile", "cpu"))
+
+    def show_claims(self, claims: Sequence[Claim]) -> Table:
+        """Record the chapter's decided claims, glue each (``claim-<id>-statement``,
+        ``-value``, ``-threshold``, ``-verdict``, and ``-null`` / ``-mde`` where the claim
+        carries them) and return the claims table."""
+        for c in claims:
+            self.claims.append(c)
+            glue(f"claim-{c.id}-statement", c.statement)
+            glue(f"claim-{c.id}-value", c.value)
+            glue(f"claim-{c.id}-threshold", c.rule)
+            glue(f"claim-{c.id}-verdict", c.verdict)
+            if c.null is not None:
+                glue(f"claim-{c.id}-null", c.null)
+            if c.mde is not None:
+                glue(f"claim-{c.id}-mde", c.mde)
+        return table([{"id": c.id, "claim": c.statement, "measured": _value_text(c.value), "reproduced when": c.rule,
+                       "verdict": c.verdict, "detail": c.detail} for c in claims])
+
+    def seconds(self) -> float:
+        """Seconds since the chapter started."""
+        return time.perf_counter() - self.started
+
+    def rerun_box(self) -> None:
+        """Display the re-run box: commands per profile, and the profile,
+        device, duration, library commit and torch version of this run."""
+        from IPython.display import Markdown, display
+
+        seconds = self.seconds()
+        dev = device_label(self.device)
+        glue("run-profile", self.profile)
+        glue("run-device", dev)
+        glue("run-seconds", round(seconds, 1))
+        glue("run-commit", git_commit())
+        cmds = "\n".join(f"python -m landscape run --profile {p} {self.name}" for p in ("smoke", "cpu", "gpu"))
+        display(Markdown(
+            f":::{{admonition}} Re-run this chapter\n:class: tip\n\n"
+            f"This page was produced with profile **{self.profile}** on **{dev}** in "
+            f"**{seconds:.0f} s** (chapter body, warm or cold cache as it was), library commit "
+            f"`{git_commit()}`, torch {torch.__version__}.\n\n"
+            f"```bash\n{cmds}\n```\n\n"
+            f"Add `-p NAME VALUE` to change one parameter, `--publish` to replace this page in `book/`.\n:::"
+        ))
+
+
+def start(chapter: ModuleType, values: Mapping[str, Any]) -> Chapter:
+    """Validate a chapter's parameters (``values`` is the notebook's ``globals()``)
+    against ``chapter.SCHEMA`` (each parameter, then the rules between them),
+    resolve ``device`` and set the figure theme.
+
+    Raises:
+        landscape.experiment.params.ParameterError: a bad parameter, named.
+    """
+    params = chapter.SCHEMA.validate(values)
+    device = resolve_device(getattr(params, "device", "auto"))
+    set_theme()
+    return Chapter(chapter.__name__.rsplit(".", 1)[-1], params, device)
+
+
+def explore(figures: Mapping[str, Any], *, description: str = "Show", slider: bool = False):
+    """A control that switches between precomputed figures, in the browser.
+
+    Each figure is captured in an :class:`ipywidgets.Output`; the Outputs go
+    in a :class:`ipywidgets.Stack` whose ``selected_index`` is ``jslink``-ed
+    to a Dropdown (or an IntSlider with ``slider=True``). The link runs in
+    the browser, so the control also works in the static HTML book, with no
+    kernel. Matplotlib figures are closed after capture.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    if not figures:
+        raise ValueError("Invalid figures: {} (must hold at least one figure)")
+    labels = list(figures)
+    outputs = []
+    for label in labels:
+        out = w.Output()
+        with out:
+            display(figures[label])
+        if hasattr(figures[label], "savefig"):
+            plt.close(figures[label])
+        outputs.append(out)
+    stack = w.Stack(outputs, selected_index=0)
+    if slider:
+        control = w.IntSlider(value=0, min=0, max=len(labels) - 1, description=description, continuous_update=True, style={"description_width": "initial"})
+    else:
+        control = w.Dropdown(options=labels, index=0, description=description, style={"description_width": "initial"})
+    link = w.jslink((control, "value" if slider else "index"), (stack, "selected_index"))
+    box = w.VBox([control, stack])
+    box._landscape_link = link  # keep the link object alive with the box
+    return box

@@ -1,0 +1,151 @@
+"""Sphinx extension for the book (``sphinx: extra_extensions`` in ``_config.yml``).
+
+- Offline pages: at ``config-inited``, before myst-nb reads its settings, it
+  makes the book serve MathJax 3, require.js and the widgets HTML manager
+  itself (:func:`landscape.publishing.assets.ensure`): it adds the vendor folder to
+  ``html_static_path`` and points ``mathjax_path`` and ``nb_ipywidgets_js``
+  at the local copies. When the files cannot be had it leaves the CDN
+  defaults and logs a warning.
+- The ``claims-ledger`` directive: one table of every claim of every chapter
+  (:func:`landscape.publishing.ledger.collect`, from the committed notebooks' glued
+  values), with counts per verdict and per paper.
+- A build gate: a chapter whose committed outputs hold an error, or that
+  has no outputs at all, is a warning - an error under ``-W``.
+- The book's stylesheet, ``landscape/static/landscape.css``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from ..chapters import CHAPTERS
+from ..experiment.claims import VERDICTS
+from ..experiment.records import record_path
+from .assets import VENDOR_NAME, ensure
+from .ledger import collect, counts, scale_verdicts
+from .notebooks import problems
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _configure(app, config) -> None:
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+    root = ensure(Path(app.confdir) / "_build" / "vendor")
+    if root is None:
+        log.warning("MathJax and the widget manager could not be fetched from the npm registry (is npm "
+                    "installed?); the book will load them from CDNs and needs a network to show maths and widgets.")
+        return
+    config.html_static_path = [*config.html_static_path, str(root)]
+    config.mathjax_path = f"{VENDOR_NAME}/mathjax/tex-chtml.js"
+    config.nb_ipywidgets_js = {
+        f"{VENDOR_NAME}/require.js": {},
+        f"{VENDOR_NAME}/require-config.js": {},
+        f"{VENDOR_NAME}/html-manager/embed-amd.js": {"data-jupyter-widgets-cdn": f"{VENDOR_NAME}/missing-widget-module/"},
+    }
+
+
+def _check_outputs(app, env, docnames) -> None:
+    """Warn (an error under ``-W``) for every chapter about to be read whose
+    committed outputs hold an error or are missing."""
+    for nb in CHAPTERS.values():
+        if str(Path(nb).with_suffix("")) not in docnames:
+            continue
+        for problem in problems(Path(app.confdir) / nb):
+            log.warning(f"{nb}: {problem}")
+
+
+def _table(header: list[str], rows: list[list], widths: list[int], classes: list[str]) -> nodes.table:
+    def row(cells):
+        r = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            para = nodes.paragraph()
+            para += cell if isinstance(cell, nodes.Node) else nodes.Text(str(cell))
+            entry += para
+            r += entry
+        return r
+
+    table = nodes.table(classes=classes)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for w in widths:
+        group += nodes.colspec(colwidth=w)
+    head = nodes.thead()
+    head += row(header)
+    body = nodes.tbody()
+    for cells in rows:
+        body += row(cells)
+    group += head
+    group += body
+    return table
+
+
+def _verdict(v: str) -> nodes.inline:
+    return nodes.inline(text=v, classes=[f"verdict-{v.replace(' ', '-')}"])
+
+
+class ClaimsLedger(SphinxDirective):
+    """``{claims-ledger}``: the table of every claim, then the counts."""
+
+    has_content = False
+
+    def run(self):
+        root = Path(self.env.app.confdir)
+        in_book = {name: nb for name, nb in CHAPTERS.items() if str(Path(nb).with_suffix("")) in self.env.found_docs}
+        rows = collect(root, in_book)
+        scaled = scale_verdicts(root, in_book)
+        for nb in in_book.values():
+            self.env.note_dependency(str(root / nb))
+        for name in in_book:
+            if record_path(name, root).is_file():
+                self.env.note_dependency(str(record_path(name, root)))
+        builder = self.env.app.builder
+        out = []
+        claim_rows = []
+        for r in rows:
+            target = str(Path(r.notebook).with_suffix(""))
+            try:
+                uri = builder.get_relative_uri(self.env.docname, target) + "#claims"
+            except Exception:  # non-HTML builders
+                uri = ""
+            link = nodes.reference(text=r.id, refuri=uri) if uri else nodes.Text(r.id)
+            row = [link, _verdict(r.verdict), r.statement, r.value_text, r.threshold, f"{r.chapter} ({r.profile})"]
+            if scaled:
+                row.append(_verdict(scaled[r.id]["verdict"]) if r.id in scaled else nodes.Text("-"))
+            claim_rows.append(row)
+        if not claim_rows:
+            out.append(nodes.paragraph(text="No chapter has decided a claim yet."))
+        else:
+            heads = ["id", "verdict", "claim", "measured", "reproduced when", "chapter (profile)"]
+            widths = [5, 10, 40, 8, 10, 12]
+            if scaled:
+                heads, widths = heads + ["gpu profile"], widths + [8]
+            out.append(_table(heads, claim_rows, widths, ["landscape-ledger"]))
+            devices = sorted({f"{r.profile} profile on {r.device}" for r in rows})
+            out.append(nodes.paragraph(text="Data and scale: each id links to its chapter's Claims section, which names the data and scale; "
+                                            "the runs shown were made with the " + "; ".join(devices) + "."))
+            if scaled:
+                runs = sorted({f"{v['chapter']}: {v['device']}, {v['date']}" for v in scaled.values()})
+                out.append(nodes.paragraph(text="The last column (gpu profile): the verdict, by the same rule, of the chapter's last "
+                                                "gpu-profile run (the papers' scale; results/<chapter>-gpu.json, shown in "
+                                                "the chapter) - " + "; ".join(runs) + "; '-' where no such run is recorded."))
+        tally = counts(rows)
+        count_rows = [[paper, *[tally[paper][v] for v in VERDICTS], sum(tally[paper].values())] for paper in tally if paper != "all"]
+        count_rows.append([nodes.strong(text="all"), *[tally["all"][v] for v in VERDICTS], sum(tally["all"].values())])
+        section = nodes.rubric(text="Counts per verdict and paper")
+        out += [section, _table(["paper", *VERDICTS, "claims"], count_rows, [20, 10, 10, 10, 8], ["landscape-ledger-counts"])]
+        return out
+
+
+def setup(app):
+    app.connect("config-inited", _configure, priority=100)  # before myst-nb (priority 500)
+    app.connect("env-before-read-docs", _check_outputs)
+    app.add_directive("claims-ledger", ClaimsLedger)
+    app.add_css_file("landscape.css")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

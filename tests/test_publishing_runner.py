@@ -1,0 +1,184 @@
+"""The chapter runner: validation before compute, failures reported, atomic publish."""
+
+import json
+
+import nbformat
+import pytest
+
+from landscape.publishing import runner
+from landscape.experiment.params import Param, ParameterError, Schema
+
+SCHEMA = Schema(
+    profile=Param(str, "profile", choices=("smoke", "cpu", "gpu")),
+    n=Param(int, "a count", low=1, high=10),
+    fail=Param(bool, "raise in the body"),
+)
+
+
+def _notebook(path, n=3, fail=False):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(f'profile = "cpu"\nn = {n}\nfail = {fail}')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Fake"),
+        params,
+        nbformat.v4.new_code_cell("from myst_nb import glue\nglue('run-device', 'test-device', display=False)\nprint(n * 2)"),
+        nbformat.v4.new_code_cell("if fail:\n    raise RuntimeError('chapter body failed')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "landscape", "display_name": "Python (landscape)", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "profiles").mkdir()
+    _notebook(tmp_path / "book" / "good.ipynb")
+    _notebook(tmp_path / "book" / "bad.ipynb")
+    for prof in runner.PROFILES:
+        (tmp_path / "profiles" / f"{prof}.yaml").write_text("good:\n  n: 2\nbad:\n  fail: true\n")
+    monkeypatch.setitem(runner.CHAPTERS, "good", "book/good.ipynb")
+    monkeypatch.setitem(runner.CHAPTERS, "bad", "book/bad.ipynb")
+    real = runner.schema
+    monkeypatch.setattr(runner, "schema", lambda name: SCHEMA if name in ("good", "bad") else real(name))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _forbid_execution(monkeypatch):
+    import papermill
+
+    def boom(*a, **k):
+        raise AssertionError("a chapter was executed although its parameters are invalid")
+
+    monkeypatch.setattr(papermill, "execute_notebook", boom)
+
+
+def test_plan_merges_defaults_profile_and_overrides(root):
+    plan = runner.plan(["good", "bad"], "smoke", [("n", "7")], root)
+    assert plan["good"] == {"profile": "smoke", "n": 7, "fail": False}
+    assert plan["bad"] == {"profile": "smoke", "n": 7, "fail": True}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-p", "n", "0"], "chapter 'good': parameter 'n': 0 is below the minimum 1"),
+        (["-p", "n", "abc"], "parameter 'n': expected int, got str 'abc'"),
+        (["-p", "epochs", "3"], "unknown parameter 'epochs' given with -p for chapter 'good'"),
+        (["nosuch"], "unknown chapter(s) nosuch"),
+    ],
+)
+def test_bad_parameters_fail_before_any_compute(root, monkeypatch, capsys, argv, message):
+    _forbid_execution(monkeypatch)
+    extra = [] if argv == ["nosuch"] else ["good"]
+    assert runner.main(["run", "--profile", "smoke", *argv, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_profile_file_is_rejected(root, monkeypatch, capsys):
+    _forbid_execution(monkeypatch)
+    (root / "profiles" / "cpu.yaml").write_text("good:\n  learning_rate: 0.1\n")
+    assert runner.main(["run", "--profile", "cpu", "good"]) == 2
+    assert "unknown parameter 'learning_rate' in profiles/cpu.yaml for chapter 'good'" in capsys.readouterr().err
+
+
+@pytest.mark.chapters
+def test_a_failing_chapter_is_reported_and_the_others_run_and_publish(root, capsys):
+    before_bad = (root / "book" / "bad.ipynb").read_bytes()
+    code = runner.main(["run", "--profile", "smoke", "--publish", "--out", "runs/t", "bad", "good"])
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("good", "bad"))}
+    assert lines["bad"][2] == "failed" and lines["good"][2] == "ok"
+    assert "test-device" in lines["good"]
+    assert "chapter body failed" in out
+    # the good chapter was published with its outputs, the failed one left as it was
+    published = json.loads((root / "book" / "good.ipynb").read_text())
+    assert published["metadata"]["papermill"]["parameters"] == {"profile": "smoke", "n": 2, "fail": False}
+    assert any("4\n" in "".join(o.get("text", "")) for c in published["cells"] for o in c.get("outputs", []))
+    assert published["metadata"]["papermill"]["input_path"] == "book/good.ipynb"  # relative: no absolute paths leak
+    assert (root / "book" / "bad.ipynb").read_bytes() == before_bad
+    assert (root / "runs" / "t" / "bad.ipynb").exists()
+
+
+def test_an_interrupted_run_leaves_book_untouched(root, monkeypatch, capsys):
+    import papermill
+
+    before = {p.name: p.read_bytes() for p in (root / "book").iterdir()}
+
+    def interrupted(src, dst, **kwargs):
+        (root / dst).parent.mkdir(parents=True, exist_ok=True)
+        (root / dst).write_text("partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    assert runner.main(["run", "--profile", "smoke", "--publish", "--out", "runs/i", "good", "bad"]) == 1
+    assert "interrupted" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (root / "book").iterdir()} == before
+
+
+def test_publish_is_atomic(root, monkeypatch):
+    target = root / "book" / "good.ipynb"
+    before = target.read_bytes()
+    executed = root / "executed.ipynb"
+    executed.write_text("{}")
+
+    def fail(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.os, "replace", fail)
+    with pytest.raises(KeyboardInterrupt):
+        runner.publish(executed, target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in (root / "book").iterdir()) == ["bad.ipynb", "good.ipynb"]
+
+
+def test_notebook_defaults_reads_the_parameters_cell(root):
+    assert runner.notebook_defaults(root / "book" / "good.ipynb") == {"profile": "cpu", "n": 3, "fail": False}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, root / "none.ipynb")
+    with pytest.raises(ParameterError, match="no cell tagged 'parameters'"):
+        runner.notebook_defaults(root / "none.ipynb")
+
+
+def test_every_registered_chapter_declares_exactly_its_parameters_cell():
+    """The schema and the notebook's parameters cell name the same parameters, and the defaults validate."""
+    from landscape.chapters import CHAPTERS, schema
+
+    for name, path in CHAPTERS.items():
+        defaults = runner.notebook_defaults(runner.Path(__file__).resolve().parent.parent / path)
+        assert sorted(defaults) == sorted(schema(name).names), name
+        schema(name).validate(defaults, allow_extra=False)
+
+
+def test_a_stalled_kernel_is_retried_once_and_reported(root, monkeypatch, capsys):
+    import papermill
+
+    calls = {"n": 0}
+
+    class CellTimeoutError(Exception):
+        pass
+
+    def flaky(src, dst, **kwargs):
+        calls["n"] += 1
+        (root / dst).parent.mkdir(parents=True, exist_ok=True)
+        (root / dst).write_text("{}")
+        if calls["n"] == 1:
+            raise CellTimeoutError("A cell timed out while it was being executed, after 300 seconds.")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 0
+    out = capsys.readouterr()
+    assert calls["n"] == 2 and "succeeded on retry 1 after a stalled kernel" in out.out
+    # an exception raised by the chapter itself is not retried
+    calls["n"] = 10
+
+    def broken(src, dst, **kwargs):
+        calls["n"] += 1
+        raise RuntimeError("chapter bug")
+
+    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 1
+    assert calls["n"] == 11
