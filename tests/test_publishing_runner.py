@@ -182,3 +182,18 @@ def test_a_stalled_kernel_is_retried_once_and_reported(root, monkeypatch, capsys
     monkeypatch.setattr(papermill, "execute_notebook", broken)
     assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 1
     assert calls["n"] == 11
+
+
+@pytest.mark.parametrize("chapter, argv, names", [
+    ("trajectories", ["-p", "record_every", "5000"], "parameters 'record_every', 'iterations'"),
+    ("trajectories", ["-p", "planted_rank", "20"], "parameters 'planted_rank', 'd_in', 'd_out'"),
+])
+def test_a_cross_parameter_rule_fails_before_any_kernel_starts(monkeypatch, capsys, chapter, argv, names):
+    """The real chapters' schemas: a rule between parameters is checked by the runner itself."""
+    _forbid_execution(monkeypatch)
+    from conftest import REPO
+
+    monkeypatch.setattr(runner, "ensure_kernel", lambda: (_ for _ in ()).throw(AssertionError("a kernel was started")))
+    assert runner.main(["run", "--profile", "smoke", "--root", str(REPO), *argv, chapter]) == 2
+    err = capsys.readouterr().err
+    assert f"chapter {chapter!r}: {names}" in err

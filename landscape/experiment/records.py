@@ -48,11 +48,13 @@ def git_commit() -> str:
         return "unknown"
 
 
-def device_label(device: torch.device) -> str:
-    """What ran: the GPU's name, or ``CPU (<processor>, <n> threads)``."""
+def device_label(device: torch.device, threads: int | None = None) -> str:
+    """What ran: the GPU's name, or ``CPU (<processor>, <n> threads)`` with ``threads`` (the
+    count the computation used, when it set one) or torch's current count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads() if threads is None else threads
+    return f"CPU ({platform.processor() or platform.machine()}, {n} thread{'' if n == 1 else 's'})"
 
 
 def record_path(chapter: str, root: str | Path | None = None) -> Path:
@@ -88,10 +90,10 @@ def write_record(record: dict, path: str | Path) -> Path:
     return path
 
 
-def provenance(*, profile: str, device: torch.device, seconds: float) -> dict[str, Any]:
+def provenance(*, profile: str, device: torch.device, seconds: float, threads: int | None = None) -> dict[str, Any]:
     """Where, when and with what a run was made: profile, UTC date, device, library commit, torch, seconds."""
     return {"profile": profile, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "device": device_label(device), "commit": git_commit(), "torch": torch.__version__, "seconds": float(seconds)}
+            "device": device_label(device, threads), "commit": git_commit(), "torch": torch.__version__, "seconds": float(seconds)}
 
 
 def claims_record(claims: Sequence[Any]) -> list[dict[str, Any]]:

@@ -131,7 +131,7 @@ class Chapter:
         from IPython.display import Markdown, display
 
         seconds = self.seconds()
-        dev = device_label(self.device)
+        dev = device_label(self.device, getattr(self.params, "threads", None))
         glue("run-profile", self.profile)
         glue("run-device", dev)
         glue("run-seconds", round(seconds, 1))

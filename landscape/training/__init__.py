@@ -13,12 +13,12 @@
 
 from . import curves, data, loop, models, synthetic
 from .curves import first_reach, trailing_mean
-from .data import DataNotFoundError, Dataset, DataSpec, load
+from .data import DataNotFoundError, Dataset, DataSpec, available, load
 from .loop import History, default_device, evaluate, fit, resolve_device, threads
 
 __all__ = [
     "data", "models", "synthetic", "loop", "curves",
-    "load", "Dataset", "DataSpec", "DataNotFoundError",
+    "load", "available", "Dataset", "DataSpec", "DataNotFoundError",
     "fit", "History", "evaluate", "default_device", "resolve_device", "threads",
     "first_reach", "trailing_mean",
 ]

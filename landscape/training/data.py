@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -418,6 +418,8 @@ class DataSpec:
     n_test: int | None = None
     per_class: int | None = None
     seed: int = 0
+    #: options of a synthetic set (``lowrank``: ``d_in``, ``d_out``, ``rank``, ``noise``), as ``(name, value)`` pairs
+    options: tuple[tuple[str, Any], ...] = ()
 
     def load(self, device: str | torch.device | None = None) -> Dataset:
         """The data set (memoized on the CPU; moved to ``device`` when given)."""
@@ -429,9 +431,31 @@ class DataSpec:
 
     def __cache_key__(self) -> dict:
         return {"__data__": self.name, "content": source_id(self.name, self.root), "n_train": self.n_train,
-                "n_test": self.n_test, "per_class": self.per_class, "seed": self.seed}
+                "n_test": self.n_test, "per_class": self.per_class, "seed": self.seed,
+                **({"options": dict(self.options)} if self.options else {})}
 
 
 @functools.lru_cache(maxsize=16)
 def _load_memo(spec: DataSpec) -> Dataset:
-    return load(spec.name, root=spec.root, n_train=spec.n_train, n_test=spec.n_test, per_class=spec.per_class, seed=spec.seed)
+    return load(spec.name, root=spec.root, n_train=spec.n_train, n_test=spec.n_test, per_class=spec.per_class, seed=spec.seed,
+                **dict(spec.options))
+
+
+def available(names: Sequence[str], root: str | os.PathLike | None = None) -> tuple[list[str], dict[str, str]]:
+    """The data sets of ``names`` that are on this machine, and for each other one why not
+    (the first sentence of its :class:`DataNotFoundError`, or the ImportError of a missing reader).
+
+    Example:
+        >>> available(["digits", "mnist10k"])
+        (['digits', 'mnist10k'], {})
+    """
+    ok, missing = [], {}
+    for name in names:
+        try:
+            DataSpec(name, root=None if root is None else str(root)).load()
+            ok.append(name)
+        except DataNotFoundError as exc:
+            missing[name] = str(exc).split(". ")[0]
+        except ImportError as exc:  # CIFAR needs torchvision
+            missing[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return ok, missing

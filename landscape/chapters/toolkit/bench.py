@@ -1,0 +1,226 @@
+"""The toolkit chapter's comparison with the peer libraries: ``bench/results.json``
+(written by ``make bench``), or a small live comparison when the peers import and
+there is no JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ...curvature import HessianOperator, eigenvalues
+from ...experiment.records import REPO_ROOT as _REPO
+from ...experiment.style import PALETTE
+from .experiments import Results, rebuild
+
+__all__ = ["BENCH_JSON", "View", "view", "bench_results", "bench_provenance", "bench_tables", "bench_hvp_table",
+           "plot_bench", "peers_available", "live_comparison"]
+
+BENCH_JSON = _REPO / "bench" / "results.json"
+
+
+def bench_results(path: str | Path | None = None) -> dict | None:
+    """The benchmark's JSON (``bench/results.json``), or None when absent or unreadable."""
+    path = Path(path) if path is not None else BENCH_JSON
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def bench_provenance(res: dict) -> str:
+    m = res["meta"]
+    load = m.get("load_average_start")
+    return (f"`{m.get('command', 'python bench/run.py')}` on {m.get('host_cpu')} ({m.get('cpu_count')} cores, torch "
+            f"{m.get('torch')} with {m.get('torch_threads')} thread(s), load average {load} at the start), "
+            f"{m.get('date')}, commit `{m.get('commit')}`, {m.get('seconds', float('nan')):.0f} s in all; "
+            + (f"malloc: {m['malloc']}; " if m.get("malloc") else "") + "peers "
+            + ", ".join(f"{k} {v}" for k, v in (m.get("peers") or {}).items()))
+
+
+def bench_tables(res: dict):
+    """``(targets, side_by_side)`` DataFrames from the benchmark's JSON."""
+    t = pd.DataFrame(res["targets"])
+    t["target"] = t["target"].astype(str)
+    targets = pd.DataFrame({"network": t["problem"], "target": t["target"], "measured": t["measured"],
+                            "rule": t["op"] + " " + t["threshold"].map(lambda v: f"{v:g}"),
+                            "met": t["met"].map(lambda v: "(not a target)" if v is None or v != v else "yes" if v else "no"), "detail": t["detail"]})
+    r = pd.DataFrame(res["rows"])
+    cols = ["problem", "task", "method", "engine", "hvps", "seconds", "rel_err"]
+    for c in ("hvps_vs_ours", "time_vs_ours"):
+        if c in r:
+            cols.append(c)
+    side = r[cols].rename(columns={"problem": "network", "hvps": "HVPs", "seconds": "seconds (median)",
+                                   "rel_err": "rel. error", "hvps_vs_ours": "HVPs / ours",
+                                   "time_vs_ours": "time / ours"})
+    return targets, side
+
+
+def bench_hvp_table(res: dict):
+    """Milliseconds of one HVP per engine and per network, and the ratio to one gradient."""
+    rows = []
+    for net, d in res["problems"].items():
+        hc = d.get("hvp_cost")
+        if not hc:
+            continue
+        for engine, sec in hc["seconds"].items():
+            rows.append({"network": net, "product": engine, "ms (median)": 1e3 * sec,
+                         "/ gradient": hc["over_gradient"][engine]})
+    return pd.DataFrame(rows)
+
+
+def plot_bench(res: dict, *, title: str):
+    """HVPs and seconds of the top-1 / top-5 / top-10 runs of every method, per network."""
+    rows = [r for r in res["rows"] if r["task"] in ("top-1", "top-5", "top-10")]
+    nets = list(dict.fromkeys(r["problem"] for r in rows))
+    fig, axes = plt.subplots(len(nets), 2, figsize=(11, 3.0 * len(nets)), squeeze=False)
+    for i, net in enumerate(nets):
+        rs = [r for r in rows if r["problem"] == net]
+        labels = [f"{r['task']}: {r['method'][:34]} [{r['engine']}]" for r in rs]
+        colours = [PALETTE[0] if r["method"].startswith("landscape") else PALETTE[1] if r["engine"] == "ours"
+                   else PALETTE[3] for r in rs]
+        y = np.arange(len(rs))
+        for j, (key, name, fmt) in enumerate((("hvps", "HVPs", "{:.0f}"), ("seconds", "seconds (median)", "{:.2g}"))):
+            ax = axes[i, j]
+            vals = [r[key] for r in rs]
+            ax.barh(y, vals, color=colours)
+            for yy, v in zip(y, vals):
+                ax.text(v, yy, " " + fmt.format(v), va="center", fontsize=7)
+            ax.set_yticks(y, labels if j == 0 else [""] * len(rs), fontsize=7)
+            ax.invert_yaxis()
+            ax.set_xlim(0, 1.15 * max(vals))
+            ax.set(xlabel=name, title=f"{net}: {name}")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _bench_module(name: str):
+    path = _REPO / "bench" / f"{name}.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"_landscape_bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def peers_available() -> dict[str, bool]:
+    """Which peers import here (False for all when ``bench/peers.py`` is missing)."""
+    import warnings
+
+    mod = _bench_module("peers")
+    if mod is None:
+        return {"pyhessian": False, "curvlinops": False, "hessian_eigenthings": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mod.available()
+
+
+def live_comparison(model: torch.nn.Module, batch: tuple, exact_top: np.ndarray, *, acc: float = 1e-4,
+                    seed: int = 0):
+    """A small version of the benchmark on ``model`` (a float32 copy): top-1 and top-5 in HVPs and
+    seconds for us, PyHessian (tol 1e-5) and ARPACK; relative errors against ``exact_top`` (descending)."""
+    import warnings
+
+    peers = _bench_module("peers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _live(peers, model, batch, exact_top, acc=acc, seed=seed)
+
+
+def _live(peers, model, batch, exact_top, *, acc, seed):
+    import copy
+
+    m32 = copy.deepcopy(model).float().cpu()
+    x, y = batch[0].float().cpu(), batch[1].cpu()
+    avail = peers.available()
+    rows = []
+
+    def err(vals, k):
+        v = np.sort(np.asarray(vals, dtype=np.float64))[::-1][:k]
+        return float(np.max(np.abs(v - exact_top[:k]) / np.abs(exact_top[:k])))
+
+    for k in (1, 5):
+        op = HessianOperator(m32, F.cross_entropy, (x, y))
+        t0 = time.perf_counter()
+        r = eigenvalues(op, k, tol=acc, seed=seed)
+        rows.append({"task": f"top-{k}", "method": "landscape Lanczos", "HVPs": r.hvps,
+                     "seconds": time.perf_counter() - t0, "rel. error": err(r.values.tolist(), k)})
+        op.release()
+        if avail.get("pyhessian"):
+            ph = peers.pyhessian_top(m32, F.cross_entropy, (x, y), k=k, tol=1e-5, seed=seed)
+            rows.append({"task": f"top-{k}", "method": "PyHessian (tol 1e-5)", "HVPs": ph["hvps"],
+                         "seconds": ph["seconds"], "rel. error": err(ph["values"], k)})
+        op = HessianOperator(m32, F.cross_entropy, (x, y))
+        w = peers.scipy_from_torch(lambda X: op @ X, op.shape[0], op.dtype)
+        ar = peers.arpack_top(w, k=k, tol=acc, seed=seed)
+        rows.append({"task": f"top-{k}", "method": "ARPACK (scipy eigsh) on our operator", "HVPs": ar["hvps"],
+                     "seconds": ar["seconds"], "rel. error": err(ar["values"], k)})
+        op.release()
+    if avail.get("pyhessian"):
+        dens = peers.pyhessian_density(m32, F.cross_entropy, (x, y))
+        rows.append({"task": "density", "method": "PyHessian density()", "HVPs": float("nan"), "seconds": float("nan"),
+                     "rel. error": float("nan"), "note": "ran" if dens["ok"] else dens["error"].splitlines()[0]})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class View:
+    """What the page shows of the peer comparison: an intro (Markdown), tables, a figure.
+
+    Attributes:
+        source: ``"json"`` (``bench/results.json``), ``"live"`` (a small comparison run now) or ``"off"``.
+        intro: Markdown paragraphs, in order.
+        tables: ``(caption, DataFrame)`` pairs, captions in Markdown.
+        met: ``"<met> of <targets>"`` from the JSON's targets, or None.
+        results: the JSON, when read.
+    """
+
+    source: str
+    intro: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    met: str | None = None
+    results: dict | None = None
+
+
+def _formatted(df: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    df.attrs["formats"] = formats
+    return df
+
+
+def view(bench_source: str, results: Results, *, device: str, path: str | Path | None = None) -> View:
+    """The comparison the page shows, by ``bench_source``: ``auto`` (the JSON, else a live run
+    on the chapter's network if the peers import, else nothing), ``json``, ``live`` or ``off``."""
+    res = bench_results(path) if bench_source in ("auto", "json") else None
+    if res is not None:
+        targets, side = bench_tables(res)
+        met = int((targets["met"] == "yes").sum())
+        n = int(targets["met"].isin(["yes", "no"]).sum())
+        return View("json", ["**Produced by** " + bench_provenance(res), f"**Targets**: {met} of {n} met in that run."],
+                    [("", _formatted(targets, {"measured": "{:.4g}"})),
+                     ("**One HVP against one gradient** on the same batch, per engine (medians of interleaved runs)",
+                      _formatted(bench_hvp_table(res), {"ms (median)": "{:.1f}", "/ gradient": "{:.2f}"})),
+                     ("**Side by side** (medians; `HVPs / ours` and `time / ours` compare each row with the `landscape` "
+                      "row of the same network and task; `engine` is whose HVPs were used)",
+                      _formatted(side, {"HVPs": "{:.0f}", "seconds (median)": "{:.3g}", "rel. error": "{:.1e}",
+                                        "HVPs / ours": "{:.2f}", "time / ours": "{:.2f}"}))],
+                    met=f"{met} of {n}", results=res)
+    if bench_source in ("auto", "live") and any(peers_available().values()):
+        model, batch, small = rebuild(results.problem, device)
+        exact_top, seed = small["eigvals"].numpy()[::-1].copy(), results.problem.seed
+        return View("live", ["No `bench/results.json`: a small live comparison on this chapter's network (float32 copy), "
+                             f"on this machine ({device}), now."],
+                    [("", live_comparison(model, batch, exact_top, seed=seed))])
+    return View("off", ["*The peer comparison is skipped: no `bench/results.json` and the peers are not installed "
+                        "(`pip install -r requirements-bench.txt`, then `make bench`).*"])
