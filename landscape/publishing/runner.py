@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..chapters import CHAPTERS, schema
+from .engine import ENGINE_NAME
 from .notebooks import glued
 from ..experiment.params import ParameterError
 
@@ -194,7 +195,7 @@ def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, ou
                 os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
                 pm.execute_notebook(
                     str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
-                    parameters=params[chapter], kernel_name=kernel, progress_bar=False,
+                    parameters=params[chapter], kernel_name=kernel, engine_name=ENGINE_NAME, progress_bar=False,
                     cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
                 )
             except KeyboardInterrupt:
