@@ -60,3 +60,29 @@ def test_the_engine_is_registered_with_papermill():
     from papermill.engines import papermill_engines
 
     assert papermill_engines.get_engine(ENGINE_NAME).__name__ == "LandscapeEngine"
+
+
+def test_the_runner_really_waits_in_slices(tmp_path, monkeypatch):
+    """papermill calls nbclient's synchronous start method: the slicing must reach the real channels."""
+    import nbformat
+    import papermill
+
+    from landscape.publishing import engine
+
+    wrapped = []
+    real = engine.sliced
+
+    def spy(get_msg, step=engine.SLICE):
+        wrapped.append(get_msg)
+        return real(get_msg, step)
+
+    monkeypatch.setattr(engine, "sliced", spy)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    nb.metadata["kernelspec"] = {"name": "landscape", "display_name": "Python (landscape)", "language": "python"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), engine_name=ENGINE_NAME,
+                               kernel_name="landscape", progress_bar=False)
+    assert len(wrapped) == 2  # the shell and IOPub channels
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert out.cells[0].outputs[0]["text"] == "42\n"

@@ -8,6 +8,9 @@ until its own timeout - 900 s by default, for ever with ``--timeout 0`` - and
 then carried on as if nothing had happened. Reproduced here with two smoke
 runs of the template at once: 2 of 3 pairs stalled in the explore cell for
 exactly the cell timeout (60 s) although the kernel had replied after 1 s.
+With the waits below, 5 of 5 pairs ran without a stall on the same loaded
+machine (``tests/test_publishing_concurrency.py``), where the first pair had
+stalled for the whole timeout before.
 The reply was in the client's socket all along: nbclient waits on it with
 ``await socket.poll(timeout)`` (zmq.asyncio), and the wake-up of that poll was
 lost - a zmq socket's file descriptor is edge-triggered, and during the burst of
@@ -31,6 +34,7 @@ from typing import Any
 
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
+from nbclient.util import run_sync
 from papermill.utils import merge_kwargs, remove_args
 
 __all__ = ["SLICE", "ENGINE_NAME", "sliced", "LandscapeClient", "LandscapeEngine"]
@@ -58,6 +62,7 @@ def sliced(get_msg, step: float = SLICE):
                 if deadline is not None and monotonic() >= deadline:
                     raise
 
+    get._landscape_sliced = True  # type: ignore[attr-defined]
     return get
 
 
@@ -67,8 +72,13 @@ class LandscapeClient(PapermillNotebookClient):
     async def async_start_new_kernel_client(self):  # noqa: D102 - nbclient's, then the channels sliced
         kc = await super().async_start_new_kernel_client()
         for channel in (kc.shell_channel, kc.iopub_channel):
-            channel.get_msg = sliced(channel.get_msg)
+            if not getattr(channel.get_msg, "_landscape_sliced", False):
+                channel.get_msg = sliced(channel.get_msg)
         return kc
+
+    # nbclient binds the synchronous form to its own coroutine at class creation; papermill calls
+    # the synchronous form, so it must be bound again to the override above
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
 
 class LandscapeEngine(NBClientEngine):
