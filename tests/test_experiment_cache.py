@@ -179,3 +179,37 @@ def test_the_code_version_is_the_code_a_module_reaches():
     assert "landscape.publishing.page" not in closure("landscape.chapters.template.experiments")
     assert "landscape.training.loop" in closure("landscape.chapters.template.experiments")
     assert cache.code_version("landscape.training.curves") != cache.code_version("landscape.training.loop")
+
+
+def test_an_unwritable_cache_is_a_warning_and_the_result_is_used(tmp_path, monkeypatch):
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(target))  # LANDSCAPE_CACHE pointing at a file
+    square, calls = _counter()
+    with pytest.warns(RuntimeWarning, match="the results cache could not be written"):
+        out = square(x=2)
+    assert calls["n"] == 1 and torch.equal(out["y"], torch.tensor([0.0, 2.0, 4.0], dtype=torch.float64))
+    assert isinstance(out["n"], int)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(ro))
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", denied)  # a read-only folder (root ignores chmod)
+    with pytest.warns(RuntimeWarning, match="Permission denied"):
+        assert square(x=3)["y"][1] == 3.0
+
+
+def test_an_altered_cache_file_is_recomputed(tmp_path):
+    square, calls = _counter()
+    square(x=2)
+    path = square.path(x=2)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[next(k for k in arrays if k != "__meta__")] = np.array([9.0, 9.0, 9.0])  # same key, other contents
+    np.savez(path, **arrays)
+    with pytest.raises(CacheError, match="do not match their recorded SHA-256"):
+        load_tree(path, key=path.stem)
+    assert square(x=2)["n"] == 2 and calls["n"] == 2

@@ -1,6 +1,8 @@
 """The chapter runner: validation before compute, failures reported, atomic publish."""
 
 import json
+import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -153,12 +155,12 @@ def test_every_registered_chapter_declares_exactly_its_parameters_cell():
         schema(name).validate(defaults, allow_extra=False)
 
 
-def test_a_stalled_kernel_is_retried_once_and_reported(root, monkeypatch, capsys):
+def test_a_dead_kernel_is_retried_once_and_reported(root, monkeypatch, capsys):
     import papermill
 
     calls = {"n": 0}
 
-    class CellTimeoutError(Exception):
+    class DeadKernelError(Exception):
         pass
 
     def flaky(src, dst, **kwargs):
@@ -166,12 +168,12 @@ def test_a_stalled_kernel_is_retried_once_and_reported(root, monkeypatch, capsys
         (root / dst).parent.mkdir(parents=True, exist_ok=True)
         (root / dst).write_text("{}")
         if calls["n"] == 1:
-            raise CellTimeoutError("A cell timed out while it was being executed, after 300 seconds.")
+            raise DeadKernelError("Kernel died")
 
     monkeypatch.setattr(papermill, "execute_notebook", flaky)
     assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 0
     out = capsys.readouterr()
-    assert calls["n"] == 2 and "succeeded on retry 1 after a stalled kernel" in out.out
+    assert calls["n"] == 2 and "succeeded on retry 1 after its kernel died" in out.out
     # an exception raised by the chapter itself is not retried
     calls["n"] = 10
 
@@ -182,6 +184,27 @@ def test_a_stalled_kernel_is_retried_once_and_reported(root, monkeypatch, capsys
     monkeypatch.setattr(papermill, "execute_notebook", broken)
     assert runner.main(["run", "--profile", "smoke", "--out", "runs/r", "good"]) == 1
     assert calls["n"] == 11
+
+
+def test_a_cell_past_the_timeout_fails_is_not_retried_and_says_which(root, monkeypatch, capsys):
+    import papermill
+
+    calls = {"n": 0}
+
+    class CellTimeoutError(Exception):
+        pass
+
+    def slow(src, dst, **kwargs):
+        calls["n"] += 1
+        raise CellTimeoutError("A cell timed out while it was being executed, after 7 seconds.\n"
+                               "The message was: Cell execution timed out.\nHere is a preview of the cell contents:\n"
+                               "-------------------\ntime.sleep(60)\n-------------------\n")
+
+    monkeypatch.setattr(papermill, "execute_notebook", slow)
+    assert runner.main(["run", "--profile", "smoke", "--timeout", "7", "--out", "runs/r", "good"]) == 1
+    out = capsys.readouterr().out
+    assert calls["n"] == 1  # the user's limit: not retried as if the kernel had stalled
+    assert "good     smoke    failed" in out and "a cell ran past the cell timeout of 7 s (--timeout): time.sleep(60)" in out
 
 
 @pytest.mark.parametrize("chapter, argv, names", [
@@ -197,3 +220,86 @@ def test_a_cross_parameter_rule_fails_before_any_kernel_starts(monkeypatch, caps
     assert runner.main(["run", "--profile", "smoke", "--root", str(REPO), *argv, chapter]) == 2
     err = capsys.readouterr().err
     assert f"chapter {chapter!r}: {names}" in err
+
+
+def _error(capsys, argv) -> str:
+    assert runner.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"good: [1, 2\n", "YAML syntax error at line"),
+    (b"\xff\xfe good: {}\n", "not UTF-8 text"),
+    (b"- good\n- bad\n", "expected a mapping of chapter names to parameters, got list"),
+    (b"good: 3\n", "chapter 'good' must map parameter names to values, got int 3"),
+    (b"good:\n  profile: gpu\n", "chapter 'good' sets 'profile'"),
+])
+def test_a_broken_profile_is_one_error_line(root, monkeypatch, capsys, content, message):
+    _forbid_execution(monkeypatch)
+    (root / "profiles" / "smoke.yaml").write_bytes(content)
+    err = _error(capsys, ["run", "--profile", "smoke", "good"])
+    assert "profiles/smoke.yaml: " + message in err
+
+
+def test_a_missing_profile_file(root, monkeypatch, capsys):
+    _forbid_execution(monkeypatch)
+    (root / "profiles" / "gpu.yaml").unlink()
+    assert "profiles/gpu.yaml: no such profile file" in _error(capsys, ["run", "--profile", "gpu", "good"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-p", "profile", "cpu"], "-p profile cpu: the profile is chosen with --profile, not -p"),
+    (["-p", "n", "[1, 2"], "-p n '[1, 2': not a YAML value"),
+])
+def test_options_that_cannot_work_are_refused(root, monkeypatch, capsys, argv, message):
+    _forbid_execution(monkeypatch)
+    assert message in _error(capsys, ["run", "--profile", "smoke", *argv, "good"])
+
+
+def test_a_run_folder_that_cannot_be_made(root, monkeypatch, capsys):
+    _forbid_execution(monkeypatch)
+    (root / "afile").write_text("x")
+    assert "cannot create the run folder" in _error(capsys, ["run", "--profile", "smoke", "--out", "afile/run", "good"])
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--retries"])
+def test_negative_timeout_and_retries_are_refused(root, capsys, flag):
+    with pytest.raises(SystemExit) as exc:
+        runner.main(["run", flag, "-1", "good"])
+    assert exc.value.code == 2 and "is negative" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-p", "device", "banana"], "chapter 'template': parameter 'device': Invalid device: 'banana'"),
+    (["-p", "seeds", "[0, 0]"], "'seeds': [0, 0] lists 0 twice"),
+])
+def test_device_and_repeated_seeds_fail_before_any_kernel(monkeypatch, capsys, argv, message):
+    from conftest import REPO
+
+    _forbid_execution(monkeypatch)
+    assert message in _error(capsys, ["run", "--profile", "smoke", "--root", str(REPO), *argv, "template"])
+
+
+def test_two_runs_never_share_a_folder(root):
+    first = runner._fresh_run_folder(root, "smoke")
+    (root / first).mkdir(parents=True)
+    second = runner._fresh_run_folder(root, "smoke")
+    assert second != first and second.name.startswith(first.name)
+
+
+def test_the_private_kernel_folder_is_removed(root, monkeypatch):
+    import papermill
+
+    seen = {}
+
+    def fake(src, dst, **kwargs):
+        seen["path"] = os.environ["JUPYTER_PATH"].split(os.pathsep)[0]
+        (root / dst).parent.mkdir(parents=True, exist_ok=True)
+        (root / dst).write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    assert runner.main(["run", "--profile", "smoke", "--out", "runs/k", "good"]) == 0
+    assert "landscape-jupyter-" in seen["path"] and not Path(seen["path"]).exists()
+    assert seen["path"] not in os.environ.get("JUPYTER_PATH", "")

@@ -119,6 +119,33 @@ def as_batches(data: Any) -> list[tuple[Any, Tensor]]:
     return batches
 
 
+def check_batches(batches: list[tuple[Any, Tensor]], dtype: torch.dtype) -> list[int]:
+    """The batch sizes of ``batches``, after checking what would make the curvature silently
+    wrong or fail deep inside autograd.
+
+    Raises:
+        ValueError: an empty batch, or NaN / infinite values in a batch's inputs or targets.
+        TypeError: floating-point inputs of another dtype than the parameters' ``dtype``.
+    """
+    sizes = []
+    for i, (x, y) in enumerate(batches):
+        n = _batch_size(x, y)
+        if n == 0:
+            raise ValueError(f"Invalid data: batch {i} is empty (must hold at least one example)")
+        for what, tensors in (("inputs", _tensors_in(x)), ("targets", [y])):
+            for t in tensors:
+                if not t.is_floating_point():
+                    continue
+                if what == "inputs" and t.dtype != dtype:
+                    raise TypeError(f"Invalid data: batch {i} has {t.dtype} inputs but the parameters are {dtype} "
+                                    f"(must match: convert the data or the model with .to({dtype}))")
+                if not bool(torch.isfinite(t).all()):
+                    raise ValueError(f"Invalid data: batch {i} has NaN or infinite values in its {what} "
+                                     "(must be finite: clean the data or drop those examples)")
+        sizes.append(n)
+    return sizes
+
+
 def _to_device(x: Any, device: torch.device) -> Any:
     if isinstance(x, torch.Tensor):
         return x.to(device)
@@ -364,7 +391,9 @@ class HessianOperator:
 
     Raises:
         ValueError: unknown ``kind``, unknown/frozen/duplicate parameter names, no
-            trainable parameters, parameters of mixed dtype or device, bad ``data``.
+            trainable parameters, parameters of mixed dtype or device, bad ``data``
+            (not batches, an empty batch, NaN or infinite values).
+        TypeError: floating-point data of another dtype than the parameters.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -393,6 +422,7 @@ class HessianOperator:
         if len(devices) != 1:
             raise ValueError(f"the selected parameters live on several devices {sorted(map(str, devices))}")
         batches = as_batches(data)
+        check_batches(batches, tensors[0].dtype)
         if model.training and any(isinstance(m, _STOCHASTIC) for m in model.modules()):
             warnings.warn("HessianOperator: the model is in training mode and has dropout/batch-norm layers; "
                           "products will be random or batch-coupled (call model.eval() for a fixed operator)",

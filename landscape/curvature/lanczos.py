@@ -159,9 +159,24 @@ def _repair_block(R: Tensor, basis: Tensor, gen: torch.Generator, thr: float) ->
     return Qn, Qn.T @ R
 
 
+#: an operator is taken as symmetric when |u.Hv - v.Hu| <= this x sqrt(eps) x (|Hu| |v| + |Hv| |u|):
+#: far above the rounding of products (float32 Hessian products agree with their transposes to
+#: about 1e-5), far below the asymmetry of a non-symmetric matrix (order 1)
+_SYMMETRY_SLACK = 100.0
+
+
+def _check_symmetric(asym: Tensor, scale: Tensor, dtype: torch.dtype) -> None:
+    """Raise unless ``|asym| <= slack sqrt(eps) scale`` (one host sync)."""
+    a, sc = (float(v) for v in torch.stack([asym.abs().max().to(torch.float64), scale.to(torch.float64)]).cpu())
+    if a > _SYMMETRY_SLACK * math.sqrt(torch.finfo(dtype).eps) * max(sc, torch.finfo(torch.float64).tiny):
+        raise ValueError(f"Invalid op: not symmetric: |u.Av - v.Au| = {a:.3g} against |Au||v| + |Av||u| = {sc:.3g} "
+                         "(must be symmetric: eigenvalues() computes eigenpairs of symmetric operators, e.g. a Hessian)")
+
+
 def _dense_path(info: OpInfo, k: int, which: str, tol_eff: float) -> EigenResult:
     n = info.n
     H = apply(info, torch.eye(n, dtype=info.dtype, device=info.device))
+    _check_symmetric(H - H.T, torch.linalg.matrix_norm(H, ord=2) * 2, info.dtype)
     H64 = sym(H.to(torch.float64))
     theta, S = torch.linalg.eigh(H64)
     sel = _order(theta, which)[:k]
@@ -203,7 +218,9 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
 
     Raises:
         ValueError: unknown ``which``; ``k`` above the dimension or below 1; bad
-            ``tol``, ``max_hvps``, ``ncv``, ``block_size`` or ``v0``.
+            ``tol``, ``max_hvps``, ``ncv``, ``block_size`` or ``v0``; an operator that is
+            not symmetric (checked on the first two blocks of products, at no extra cost:
+            :math:`|u^\top H v - v^\top H u|` against the products' rounding).
 
     Example:
         >>> a = torch.diag(torch.arange(1.0, 101.0, dtype=torch.float64))
@@ -283,6 +300,10 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         W[:, j:j + b] = WX
         basis = Q[:, :j + b]
         h = basis.T @ WX                                     # Q^T H X, exact Rayleigh quotient block
+        if j == b and restarts == 0:                         # symmetry probe, from products already made:
+            W_prev = W[:, :b]                                # Q_0^T (H X) against (H Q_0)^T X
+            scale = torch.linalg.matrix_norm(W_prev) + torch.linalg.matrix_norm(WX)
+            _check_symmetric(h[:b] - W_prev.T @ X, scale, dtype)
         h64 = h.to(torch.float64)
         T[:j + b, j:j + b] = h64
         T[j:j + b, :j + b] = h64.T

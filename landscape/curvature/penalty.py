@@ -65,7 +65,7 @@ from torch import nn
 
 from ..validation import check_choice, check_int
 from ._utils import make_generator, rademacher
-from .hvp import _batch_size, as_batches, batch_loss, resolve_params
+from .hvp import as_batches, batch_loss, check_batches, resolve_params
 
 Tensor = torch.Tensor
 
@@ -112,7 +112,8 @@ def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, pa
     Raises:
         ValueError: bad parameter names, no trainable parameters, non-scalar loss,
             ``num_probes < 1``, unknown ``estimator``, a ``"gauss-newton"`` request
-            for a loss it cannot sample.
+            for a loss it cannot sample, an empty batch, NaN or infinite data.
+        TypeError: floating-point data of another dtype than the parameters.
     """
     num_probes = check_int("num_probes", num_probes, minimum=1)
     check_choice("estimator", estimator, _ESTIMATORS)
@@ -122,7 +123,7 @@ def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, pa
     names, tensors = resolve_params(model, params)
     gen = make_generator(generator)
     batches = as_batches(batch)
-    sizes = [_batch_size(x, y) for x, y in batches]
+    sizes = check_batches(batches, tensors[0].dtype)
     total = float(sum(sizes))
     device, dtype = tensors[0].device, tensors[0].dtype
     loss, outputs = None, []

@@ -22,9 +22,12 @@ The key is a SHA-256 of what changes the result:
   in the code a result depends on recomputes it, and an edit elsewhere (a
   chapter's figures or claims) does not.
 
-Writes are atomic (a temporary file in the same folder, then
-:func:`os.replace`); a file that is missing, unreadable, corrupt or holds a
-different key is recomputed.
+Writes are atomic (a temporary file in the same folder, flushed, then
+:func:`os.replace`), so concurrent writers of the same result never leave a
+torn file; each file carries a SHA-256 of its contents. A file that is missing,
+unreadable, corrupt, altered or holds a different key is recomputed. A cache
+that cannot be written (a read-only folder, a full disk, ``LANDSCAPE_CACHE``
+pointing at a file) is a warning: the run goes on with the result uncached.
 
 The folder is ``$LANDSCAPE_CACHE``, else ``~/.cache/landscape``;
 ``LANDSCAPE_CACHE=off`` disables caching.
@@ -43,9 +46,11 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -54,7 +59,7 @@ import torch
 
 from .sources import PACKAGE_ROOT, closure_digest
 
-__all__ = ["cached", "cache_dir", "code_version", "make_key", "save_tree", "load_tree", "CacheError"]
+__all__ = ["cached", "cache_dir", "code_version", "make_key", "save_tree", "load_tree", "round_trip", "CacheError"]
 
 
 class CacheError(ValueError):
@@ -154,17 +159,33 @@ def _decode(node: Any, arrays: Any) -> Any:
     return node
 
 
+def _digest(tree_json: str, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the tree's JSON and every array's dtype, shape and bytes."""
+    h = hashlib.sha256(tree_json.encode())
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _write(f, obj: Any, key: str) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    tree = json.dumps(_encode(obj, arrays))
+    meta = json.dumps({"key": key, "tree": tree, "sha256": _digest(tree, arrays)})
+    arrays["__meta__"] = np.frombuffer(meta.encode(), dtype=np.uint8)
+    np.savez(f, **arrays)
+
+
 def save_tree(path: str | os.PathLike, obj: Any, *, key: str = "") -> None:
-    """Write ``obj`` to ``path`` atomically (temporary file, then rename)."""
+    """Write ``obj`` to ``path`` atomically (temporary file, flushed, then rename), with a
+    SHA-256 of its contents that :func:`load_tree` checks."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    meta = json.dumps({"key": key, "tree": _encode(obj, arrays)})
-    arrays["__meta__"] = np.frombuffer(meta.encode(), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            _write(f, obj, key)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -173,22 +194,40 @@ def save_tree(path: str | os.PathLike, obj: Any, *, key: str = "") -> None:
         raise
 
 
-def load_tree(path: str | os.PathLike, *, key: str | None = None) -> Any:
-    """Read a tree written by :func:`save_tree` (no pickle).
-
-    Raises:
-        CacheError: the file is corrupt, needs pickle, or holds another key.
-    """
+def _read(source: Any, key: str | None, label: str) -> Any:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(source, allow_pickle=False) as z:
             meta = json.loads(bytes(z["__meta__"]).decode())
             if key is not None and meta.get("key") != key:
-                raise CacheError(f"{path} holds key {meta.get('key')!r}, not {key!r}")
-            return _decode(meta["tree"], z)
+                raise CacheError(f"{label} holds key {meta.get('key')!r}, not {key!r}")
+            tree = meta["tree"]
+            arrays = {k: z[k] for k in z.files if k != "__meta__"}
+            if not isinstance(tree, str) or meta.get("sha256") != _digest(tree, arrays):
+                raise CacheError(f"{label}: its contents do not match their recorded SHA-256 (altered or from an older format)")
+            return _decode(json.loads(tree), arrays)
     except CacheError:
         raise
     except Exception as exc:  # zip, JSON, pickle refusal, truncated file ...
-        raise CacheError(f"cannot read cached result {path}: {exc}") from exc
+        raise CacheError(f"cannot read cached result {label}: {exc}") from exc
+
+
+def load_tree(path: str | os.PathLike, *, key: str | None = None) -> Any:
+    """Read a tree written by :func:`save_tree` (no pickle), checking its SHA-256.
+
+    Raises:
+        CacheError: the file is corrupt, needs pickle, holds another key, or its contents
+            do not match their digest.
+    """
+    return _read(path, key, str(path))
+
+
+def round_trip(obj: Any) -> Any:
+    """``obj`` as :func:`load_tree` would return it after :func:`save_tree`, in memory (the
+    same types: tensors, arrays, tuples, plain numbers), for results that cannot be written."""
+    buf = io.BytesIO()
+    _write(buf, obj, "")
+    buf.seek(0)
+    return _read(buf, None, "the in-memory copy")
 
 
 def cached(name: str | None = None, *, version: int | str = 0,
@@ -243,8 +282,13 @@ def cached(name: str | None = None, *, version: int | str = 0,
                 except CacheError:
                     pass  # corrupt or foreign: recompute below
             result = fn(*args, **kwargs)
-            save_tree(path, result, key=key)
-            return load_tree(path, key=key)
+            try:
+                save_tree(path, result, key=key)
+                return load_tree(path, key=key)
+            except OSError as exc:  # read-only folder, full disk, a file where the folder should be
+                warnings.warn(f"the results cache could not be written ({path}: {exc.strerror or exc}); "
+                              f"the result of {label} is used without caching it", RuntimeWarning, stacklevel=2)
+                return round_trip(result)
 
         wrapper.uncached = fn  # type: ignore[attr-defined]
         wrapper.path = path_for  # type: ignore[attr-defined]

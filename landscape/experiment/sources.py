@@ -101,11 +101,17 @@ def closure(name: str) -> frozenset[str]:
     return frozenset(seen)
 
 
+#: modules whose code never changes a result: the cache itself (a change of its file format
+#: makes old files unreadable, and they are recomputed) and this module
+NOT_A_RESULT = frozenset({"landscape.experiment.cache", "landscape.experiment.sources"})
+
+
 @functools.lru_cache(maxsize=None)
 def closure_digest(name: str) -> str:
-    """SHA-256 over the paths and contents of the files in :func:`closure` of ``name``."""
+    """SHA-256 over the paths and contents of the files in :func:`closure` of ``name``
+    (less :data:`NOT_A_RESULT`)."""
     h = hashlib.sha256()
-    for m in sorted(closure(name)):
+    for m in sorted(closure(name) - NOT_A_RESULT):
         f = module_file(m)
         h.update(str(f.relative_to(PACKAGE_ROOT)).encode())
         h.update(f.read_bytes())

@@ -13,23 +13,33 @@ The html-manager 1.0.x series matches ipywidgets 8.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import logging
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 from ..experiment.cache import cache_dir
 
-__all__ = ["PACKAGES", "ensure", "VENDOR_NAME"]
+__all__ = ["PACKAGES", "INTEGRITY", "ensure", "integrity", "VENDOR_NAME"]
+
+log = logging.getLogger(__name__)
 
 #: npm package -> (version, {path inside the package: path under the vendor folder})
 PACKAGES: dict[str, tuple[str, dict[str, str]]] = {
     "requirejs": ("2.3.8", {"require.js": "require.js"}),
     "@jupyter-widgets/html-manager": ("1.0.6", {"dist/": "html-manager/"}),
     "mathjax": ("3.2.2", {"es5/": "mathjax/"}),
+}
+#: npm package -> the registry's ``dist.integrity`` of that version (``npm view <pkg>@<version> dist.integrity``):
+#: a tarball, fetched or cached, is used only when its SHA-512 matches
+INTEGRITY: dict[str, str] = {
+    "requirejs": "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
+    "@jupyter-widgets/html-manager": "sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
+    "mathjax": "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
 }
 #: Loaded after require.js and before the widget manager: maps the manager's
 #: AMD module names to the vendor folder, so the files it loads relative to
@@ -51,12 +61,26 @@ REQUIRE_CONFIG = """(function () {
 VENDOR_NAME = "landscape-vendor"
 
 
+def integrity(path: Path) -> str:
+    """The npm-style integrity string of a file: ``sha512-<base64 of its SHA-512>``."""
+    h = hashlib.sha512()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha512-" + base64.b64encode(h.digest()).decode()
+
+
 def _tarball(package: str, version: str, store: Path) -> Path | None:
-    """The package's tarball, from the store or fetched with ``npm pack``; None when npm is missing or fails."""
+    """The package's tarball, from the store or fetched with ``npm pack``, checked against
+    :data:`INTEGRITY`; None when npm is missing or fails, or the tarball does not match."""
     name = f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
     path = store / name
+    want = INTEGRITY.get(package)
     if path.is_file():
-        return path
+        if want is None or integrity(path) == want:
+            return path
+        log.warning(f"{path}: its SHA-512 does not match the registry's integrity for {package}@{version}; fetching it again")
+        path.unlink()
     npm = shutil.which("npm")
     if npm is None:
         return None
@@ -65,13 +89,19 @@ def _tarball(package: str, version: str, store: Path) -> Path | None:
         proc = subprocess.run([npm, "pack", f"{package}@{version}", "--silent", "--pack-destination", tmp], capture_output=True, text=True, timeout=300)
         got = Path(tmp) / name
         if proc.returncode != 0 or not got.is_file():
-            print(f"[landscape] npm pack {package}@{version} failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
+            log.warning(f"npm pack {package}@{version} failed: {proc.stderr.strip()[-500:]}")
+            return None
+        if want is not None and integrity(got) != want:
+            log.warning(f"npm pack {package}@{version}: the tarball's SHA-512 does not match the pinned integrity; not used")
             return None
         got.replace(path)
     return path
 
 
 def _extract(tarball: Path, mapping: dict[str, str], target: Path) -> None:
+    """Copy the mapped files of ``tarball`` under ``target``; a member whose path would leave
+    ``target`` (an absolute path, or one with ``..``) is refused."""
+    root = target.resolve()
     with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
             if not member.isfile():
@@ -82,7 +112,9 @@ def _extract(tarball: Path, mapping: dict[str, str], target: Path) -> None:
                     rel = dst + inner[len(src):] if src.endswith("/") else dst
                     if rel.endswith(".map"):
                         continue
-                    out = target / rel
+                    out = (target / rel).resolve()
+                    if Path(rel).is_absolute() or ".." in Path(rel).parts or not out.is_relative_to(root):
+                        raise ValueError(f"Invalid member of {tarball.name}: {member.name!r} (must stay inside the package)")
                     out.parent.mkdir(parents=True, exist_ok=True)
                     with tar.extractfile(member) as f:  # type: ignore[union-attr]
                         out.write_bytes(f.read())

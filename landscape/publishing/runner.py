@@ -3,13 +3,20 @@
 For each chapter it merges the parameters - the notebook's parameters cell,
 then ``profiles/<profile>.yaml``, then ``-p`` overrides - and validates them
 against the chapter's schema *before any chapter runs*; then it executes the
-notebooks with papermill, one after another, into a run folder
-(``runs/<time>-<profile>/``), and prints a closing table (chapter, profile,
-status, duration, device). A failed chapter does not stop the others; the
+notebooks with papermill, one after another, into a run folder of its own
+(``runs/<time>-<profile>-<pid>/``, so two runs never share one), and prints a
+closing table (chapter, profile, status, duration, device). A failed chapter does not stop the others; the
 exit code is 1 when any failed. With ``--publish`` each chapter that
 succeeded replaces its notebook in ``book/`` atomically (a temporary file in
-``book/``, then :func:`os.replace`), so an interrupted run leaves ``book/``
-as it was.
+``book/``, flushed to disk, then :func:`os.replace`), under a lock per
+chapter, so an interrupted run leaves ``book/`` as it was and two runners
+never interleave a publish.
+
+Every problem with the configuration - the profile file, ``-p`` values, the
+run folder - is an ``error: <file or option>: <what> (<how to fix>)`` line
+and exit code 2, before any kernel starts. A cell that runs past ``--timeout``
+is a failure (it is not retried: the limit was the user's); a kernel that
+died is retried ``--retries`` times.
 
 The kernel is this interpreter's own: the runner writes a kernelspec named
 ``landscape`` (``sys.executable -m ipykernel_launcher``) into a private
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import shutil
@@ -42,6 +50,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..chapters import CHAPTERS, schema
+from ..training.loop import resolve_device
 from .engine import ENGINE_NAME
 from .notebooks import glued
 from ..experiment.params import ParameterError
@@ -67,35 +76,81 @@ class Result:
 def notebook_defaults(path: str | os.PathLike) -> dict[str, Any]:
     """The values assigned in the notebook's cell tagged ``parameters``
     (``name = literal`` or ``name: type = literal`` lines)."""
-    nb = json.loads(Path(path).read_text())
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: no such notebook (every chapter needs its notebook in book/)") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ParameterError(f"{path}: not a notebook ({exc}) (restore it from git)") from None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             source = "".join(cell["source"])
             out: dict[str, Any] = {}
-            for node in ast.parse(source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    out[node.targets[0].id] = ast.literal_eval(node.value)
-                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-                    out[node.target.id] = ast.literal_eval(node.value)
+            try:
+                for node in ast.parse(source).body:
+                    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                        out[node.target.id] = ast.literal_eval(node.value)
+            except (SyntaxError, ValueError) as exc:
+                raise ParameterError(f"{path}: the parameters cell holds something other than 'name = literal' lines ({exc}) "
+                                     "(keep that cell to plain assignments)") from None
             return out
-    raise ParameterError(f"{path} has no cell tagged 'parameters'")
+    raise ParameterError(f"{path}: no cell tagged 'parameters' (tag the parameters cell)")
 
 
 def load_profile(profile: str, root: Path) -> dict[str, dict[str, Any]]:
-    """``profiles/<profile>.yaml``: chapter name -> parameter values."""
+    """``profiles/<profile>.yaml``: chapter name -> parameter values.
+
+    Raises:
+        ParameterError: ``<file>: <what> (<how to fix>)`` for a missing, unreadable,
+            non-UTF-8 or malformed file, an unknown chapter, or an entry that is not a mapping.
+    """
     if profile not in PROFILES:
-        raise ParameterError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
+        raise ParameterError(f"--profile: unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     path = root / "profiles" / f"{profile}.yaml"
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: no such profile file (restore it from git, or run from the repository root / pass --root)") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}) (save the file as UTF-8)") from None
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot be read ({exc.strerror}) (check its permissions)") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ParameterError(f"{path}: YAML syntax error{where}: {getattr(exc, 'problem', None) or exc} "
+                             "(fix the YAML: one 'chapter:' block of 'name: value' lines per chapter)") from None
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise ParameterError(f"{path}: expected a mapping of chapter names to parameters, got {type(values).__name__} "
+                             "(write one 'chapter:' block per chapter)")
     unknown = [c for c in values if c not in CHAPTERS]
     if unknown:
-        raise ParameterError(f"{path}: unknown chapter(s) {', '.join(unknown)}")
-    return values
+        raise ParameterError(f"{path}: unknown chapter(s) {', '.join(map(str, unknown))} (known: {', '.join(CHAPTERS)})")
+    out = {}
+    for chapter, entry in values.items():
+        entry = {} if entry is None else entry
+        if not isinstance(entry, dict):
+            raise ParameterError(f"{path}: chapter {chapter!r} must map parameter names to values, got "
+                                 f"{type(entry).__name__} {entry!r} (write '{chapter}: {{}}' or 'name: value' lines under it)")
+        if "profile" in entry:
+            raise ParameterError(f"{path}: chapter {chapter!r} sets 'profile' (the file names the profile; remove that line)")
+        out[chapter] = entry
+    return out
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(name: str, text: str) -> Any:
     """A ``-p`` value as YAML (``3`` -> int, ``1e-2`` -> float, ``[1, 2]`` -> list, ``null`` -> None)."""
-    value = yaml.safe_load(text)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"-p {name} {text!r}: not a YAML value ({getattr(exc, 'problem', None) or exc}) "
+                             "(lists as [1, 2], strings quoted when they contain ':' or brackets)") from None
     if isinstance(value, str):
         try:  # YAML 1.1 reads 1e-2 as a string
             return float(value) if value.lower() not in ("nan", "inf", "-inf") else value
@@ -112,7 +167,10 @@ def plan(chapters: Sequence[str], profile: str, overrides: Sequence[tuple[str, s
     if unknown:
         raise ParameterError(f"unknown chapter(s) {', '.join(unknown)} (known: {', '.join(CHAPTERS)})")
     prof = load_profile(profile, root)
-    parsed = [(name, _parse_value(text)) for name, text in overrides]
+    for name, text in overrides:
+        if name == "profile":
+            raise ParameterError(f"-p profile {text}: the profile is chosen with --profile, not -p (use --profile {text})")
+    parsed = [(name, _parse_value(name, text)) for name, text in overrides]
     out = {}
     for chapter in chapters:
         sch = schema(chapter)
@@ -125,20 +183,35 @@ def plan(chapters: Sequence[str], profile: str, overrides: Sequence[tuple[str, s
             values[name] = value
         try:
             out[chapter] = sch.validate(values, allow_extra=False).as_dict()
+            if "device" in out[chapter]:
+                resolve_device(out[chapter]["device"])
         except ParameterError as exc:
             raise ParameterError(f"chapter {chapter!r}: {exc}") from None
+        except ValueError as exc:  # the device
+            raise ParameterError(f"chapter {chapter!r}: parameter 'device': {exc}") from None
     return out
 
 
-def ensure_kernel() -> str:
-    """Register a kernelspec for this interpreter under :data:`KERNEL_NAME` (private folder, first on JUPYTER_PATH)."""
+def ensure_kernel() -> tuple[str, Path]:
+    """Register a kernelspec for this interpreter under :data:`KERNEL_NAME` in a private
+    folder put first on ``JUPYTER_PATH``; returns the name and the folder (the caller removes it)."""
     folder = Path(tempfile.mkdtemp(prefix="landscape-jupyter-"))
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True)
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python (landscape)", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(folder), *filter(None, [os.environ.get("JUPYTER_PATH")])])
-    return KERNEL_NAME
+    return KERNEL_NAME, folder
+
+
+def _drop_kernel(folder: Path) -> None:
+    """Undo :func:`ensure_kernel`: the folder leaves ``JUPYTER_PATH`` and the disk."""
+    parts = [x for x in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if x and x != str(folder)]
+    if parts:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(parts)
+    else:
+        os.environ.pop("JUPYTER_PATH", None)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _device_of(nb_path: Path) -> str:
@@ -148,77 +221,115 @@ def _device_of(nb_path: Path) -> str:
         return "?"
 
 
+@contextlib.contextmanager
+def chapter_lock(root: Path, chapter: str):
+    """An exclusive lock on publishing ``chapter`` (``runs/.locks/<chapter>.lock``): two runners
+    never copy into ``book/`` at the same time."""
+    import fcntl
+
+    folder = root / "runs" / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{chapter}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def publish(executed: Path, target: Path) -> None:
-    """Replace ``target`` with ``executed`` atomically (temporary file beside it, then rename)."""
+    """Replace ``target`` with ``executed`` atomically: a temporary file beside it, written and
+    flushed to disk, then renamed over it (and the folder flushed)."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        shutil.copyfile(executed, tmp)
+        with os.fdopen(fd, "wb") as f, open(executed, "rb") as src:
+            shutil.copyfileobj(src, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a published chapter is an ordinary readable file
         os.replace(tmp, target)
+        dirfd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-#: exceptions that mean the kernel, not the chapter, failed: a cell that never
-#: finished (seen here under heavy load: an idle kernel and papermill waiting
-#: for a message that never came) or a kernel that died
-_STALLS = ("CellTimeoutError", "DeadKernelError", "TimeoutError")
+def _failure(exc: BaseException, timeout: int | None) -> tuple[str, bool]:
+    """What went wrong, in one line, and whether running the chapter again may help
+    (a kernel that died may; a cell past the user's timeout, or the chapter's own error, may not)."""
+    name = type(exc).__name__
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip() and not set(ln.strip()) <= {"-"}]
+    if name == "CellTimeoutError":
+        at = next((i for i, ln in enumerate(lines) if "preview of the cell" in ln), None)
+        cell = lines[at + 1] if at is not None and at + 1 < len(lines) else ""
+        return f"a cell ran past the cell timeout of {timeout} s (--timeout): {cell[:100]}", False
+    if name == "DeadKernelError":
+        return "the kernel died (out of memory, or killed)", True
+    return f"{name}: {lines[-1] if lines else ''}", False
 
 
 def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, out_dir: Path, *, publish_to_book: bool = False,
                  timeout: int | None = DEFAULT_TIMEOUT, retries: int = 1) -> list[Result]:
     """Execute each chapter with its parameters; publish the ones that succeed when asked.
 
-    ``timeout`` bounds each cell (seconds; None for no bound); a chapter
-    whose kernel stalled or died (not one whose code raised) is run again up
-    to ``retries`` times, and the closing table says so.
+    ``timeout`` bounds each cell (seconds; None for no bound): a cell past it fails the
+    chapter. A chapter whose kernel died (not one whose code raised) is run again up to
+    ``retries`` times, and the closing table says so.
     """
     import papermill as pm
     from tqdm import tqdm
 
-    kernel = ensure_kernel()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    kernel, kernel_dir = ensure_kernel()
     results: list[Result] = []
-    bar = tqdm(list(params), desc="chapters", unit="chapter", disable=None, file=sys.stderr)
-    for chapter in bar:
-        bar.set_postfix_str(chapter)
-        src = Path(CHAPTERS[chapter])
-        dst = out_dir / src.name
-        t0 = time.perf_counter()
-        for attempt in range(retries + 1):
-            status, error = "ok", ""
-            print(f"[landscape] running {chapter} ({profile}) -> {dst}" + (f" (retry {attempt})" if attempt else ""), file=sys.stderr, flush=True)
-            cwd = os.getcwd()
-            try:
-                os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
-                pm.execute_notebook(
-                    str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
-                    parameters=params[chapter], kernel_name=kernel, engine_name=ENGINE_NAME, progress_bar=False,
-                    cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
-                )
-            except KeyboardInterrupt:
-                status, error = "interrupted", "interrupted"
-            except Exception as exc:  # PapermillExecutionError and friends: report, go on
-                status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-                if type(exc).__name__ in _STALLS and attempt < retries:
-                    print(f"[landscape] {chapter}: the kernel stalled ({error}); running it again", file=sys.stderr, flush=True)
-                    continue
-            finally:
-                os.chdir(cwd)
-            if status == "ok" and attempt:
-                error = f"succeeded on retry {attempt} after a stalled kernel"
-            break
-        seconds = time.perf_counter() - t0
-        executed = dst if dst.is_absolute() else root / dst
-        res = Result(chapter, profile, status, seconds, _device_of(executed), str(dst), error)
-        results.append(res)
-        if status == "ok" and publish_to_book:
-            publish(executed, root / src)
-        if status == "interrupted":
-            break
-    bar.close()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(list(params), desc="chapters", unit="chapter", disable=None, file=sys.stderr)
+        for chapter in bar:
+            bar.set_postfix_str(chapter)
+            src = Path(CHAPTERS[chapter])
+            dst = out_dir / src.name
+            t0 = time.perf_counter()
+            for attempt in range(retries + 1):
+                status, error = "ok", ""
+                print(f"[landscape] running {chapter} ({profile}) -> {dst}" + (f" (retry {attempt})" if attempt else ""), file=sys.stderr, flush=True)
+                cwd = os.getcwd()
+                try:
+                    os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
+                    pm.execute_notebook(
+                        str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
+                        parameters=params[chapter], kernel_name=kernel, engine_name=ENGINE_NAME, progress_bar=False,
+                        cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
+                    )
+                except KeyboardInterrupt:
+                    status, error = "interrupted", "interrupted"
+                except Exception as exc:  # PapermillExecutionError and friends: report, go on
+                    error, again = _failure(exc, timeout)
+                    status = "failed"
+                    if again and attempt < retries:
+                        print(f"[landscape] {chapter}: {error}; running it again", file=sys.stderr, flush=True)
+                        continue
+                finally:
+                    os.chdir(cwd)
+                if status == "ok" and attempt:
+                    error = f"succeeded on retry {attempt} after its kernel died"
+                break
+            seconds = time.perf_counter() - t0
+            executed = dst if dst.is_absolute() else root / dst
+            shown = os.path.relpath(executed, root) if executed.is_relative_to(root) else str(executed)
+            res = Result(chapter, profile, status, seconds, _device_of(executed), shown, error)
+            results.append(res)
+            if status == "ok" and publish_to_book:
+                with chapter_lock(root, chapter):
+                    publish(executed, root / src)
+            if status == "interrupted":
+                break
+        bar.close()
+    finally:
+        _drop_kernel(kernel_dir)
     return results
 
 
@@ -235,6 +346,26 @@ def format_table(results: Sequence[Result]) -> str:
     return "\n".join(out)
 
 
+def _fresh_run_folder(root: Path, profile: str) -> Path:
+    """``runs/<time>-<profile>-<pid>``, with a counter when that exists: never another run's folder."""
+    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}-{os.getpid()}"
+    out, n = base, 1
+    while (root / out).exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _nonnegative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (must be 0 or more)")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m landscape", description="Run the book's chapters.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,9 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--profile", default="cpu", choices=PROFILES)
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override one parameter (YAML value)")
     run.add_argument("--publish", action="store_true", help="replace each chapter that succeeds in book/")
-    run.add_argument("--out", default=None, help="run folder (default runs/<time>-<profile>)")
-    run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default {DEFAULT_TIMEOUT}; 0 for none)")
-    run.add_argument("--retries", type=int, default=1, help="re-runs of a chapter whose kernel stalled or died (default 1)")
+    run.add_argument("--out", default=None, help="run folder, relative to --root (default runs/<time>-<profile>-<pid>)")
+    run.add_argument("--timeout", type=_nonnegative, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default {DEFAULT_TIMEOUT}; 0 for none)")
+    run.add_argument("--retries", type=_nonnegative, default=1, help="re-runs of a chapter whose kernel died (default 1)")
     run.add_argument("--root", default=".", help="the repository root (holds book/ and profiles/)")
     sub.add_parser("chapters", help="list the chapters and their parameters")
     args = parser.parse_args(argv)
@@ -262,12 +393,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.profile}"
-    if out.is_absolute():
-        try:
-            out = out.relative_to(root)
-        except ValueError:
-            pass
-    results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout or None, retries=max(args.retries, 0))
+    out = Path(args.out) if args.out else _fresh_run_folder(root, args.profile)
+    out = out if out.is_absolute() else root / out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: {out}: cannot create the run folder ({exc.strerror}) (choose another with --out)", file=sys.stderr)
+        return 2
+    if not os.access(out, os.W_OK):
+        print(f"error: {out}: the run folder is not writable (choose another with --out)", file=sys.stderr)
+        return 2
+    results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout or None, retries=args.retries)
     print(format_table(results))
     return 0 if all(r.status == "ok" for r in results) and len(results) == len(params) else 1

@@ -36,7 +36,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..validation import check_optional_int
+from ..validation import check_int, check_optional_int
 
 __all__ = ["Dataset", "DataNotFoundError", "load", "NAMES", "data_roots", "batches"]
 
@@ -318,6 +318,7 @@ def load(
         raise ValueError(f"Invalid data set name: {name!r} (choose from {', '.join(NAMES)})")
     for arg, val in (("n_train", n_train), ("n_test", n_test), ("per_class", per_class)):
         check_optional_int(arg, val, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     if options and name != "lowrank":
         raise ValueError(f"Invalid option(s) for {name!r}: {', '.join(options)}")
     rng = np.random.default_rng(seed)
