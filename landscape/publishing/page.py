@@ -16,6 +16,7 @@ package is passed in. See ``book/template.ipynb`` for the whole path once.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -65,7 +66,9 @@ class Table:
         return (lambda v: f.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)) if f else None
 
     def _repr_html_(self) -> str:
-        style = self.df.style.hide(axis="index").format({c: self._fmt(c) for c in self.formats if c in self.df.columns}, na_rep="")
+        # pandas gives each Styler a random id: one derived from the table keeps the page (and nbval) deterministic
+        uid = hashlib.sha256(repr(self).encode()).hexdigest()[:10]
+        style = self.df.style.set_uuid(uid).hide(axis="index").format({c: self._fmt(c) for c in self.formats if c in self.df.columns}, na_rep="")
         style = style.map(lambda v: f"background-color: {self._COLOURS[v]}" if isinstance(v, str) and v in self._COLOURS else "")
         return style.to_html()
 
