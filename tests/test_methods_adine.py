@@ -1,4 +1,6 @@
-"""Tests for landscape.methods.adine.ADINE (values, not just shapes)."""
+"""Tests for landscape.methods.adine (values, not just shapes): the ADINE
+optimizer, and the constant-momentum runs and theory (momentum_descent,
+iteration_matrix, spectral_radius; moved here from the ADINE chapter's tests)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,13 @@ import doctest
 import io
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import landscape.methods.adine
-from landscape.methods.adine import ADINE
+from landscape.methods.adine import ADINE, iteration_matrix, momentum_descent, spectral_radius
+from landscape.training.synthetic import TOY_FUNCTIONS, TOY_GRADIENTS, toy_gradient
 
 F64 = torch.float64
 
@@ -478,3 +482,139 @@ def test_cuda_matches_cpu_and_never_syncs():
         opt_b.step(_closure(model_b, opt_b, xf, yf))
     for pa, pb in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------- constant momentum in 2-D, and its theory
+def _autograd(fn):
+    """The gradient of ``fn`` at points ``(K, 2)`` by autograd."""
+    def grad(p):
+        with torch.enable_grad():
+            q = p.detach().clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(fn(q).sum(), q)
+        return g
+    return grad
+
+
+@pytest.mark.parametrize("name", list(TOY_FUNCTIONS))
+def test_closed_form_gradients_match_autograd(name):
+    pts = torch.tensor(np.random.default_rng(0).normal(size=(7, 2)), dtype=F64)
+    torch.testing.assert_close(TOY_GRADIENTS[name](pts), _autograd(TOY_FUNCTIONS[name])(pts), rtol=1e-12, atol=1e-12)
+    assert toy_gradient(name) is TOY_GRADIENTS[name]
+    with pytest.raises(ValueError, match="toy function"):
+        toy_gradient("saddle")
+
+
+@pytest.mark.parametrize("name", list(TOY_FUNCTIONS))
+def test_momentum_descent_with_closed_forms_equals_autograd_gradients(name):
+    fn = TOY_FUNCTIONS[name]
+    starts = 0.01 * np.array([[1.0, 0.3], [-0.2, 1.0], [0.7, -0.7]])
+    kw = dict(lr=0.01, max_steps=3000, record=[0, 2])
+    a = momentum_descent(fn, TOY_GRADIENTS[name], starts, [0.9, 1.0, 1.05], **kw)
+    b = momentum_descent(fn, _autograd(fn), starts, [0.9, 1.0, 1.05], **kw)
+    assert a["steps"].tolist() == b["steps"].tolist() and (a["steps"] > 0).any()
+    for pa, pb in zip(a["paths"], b["paths"]):
+        np.testing.assert_allclose(pa, pb, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("m", [0.0, 0.5, 0.9, 1.0, 1.05])
+def test_momentum_descent_follows_torch_sgd(nesterov, m):
+    """Each row is torch.optim.SGD, run explicitly (also for m >= 1, which SGD accepts)."""
+    fn = TOY_FUNCTIONS["monkey"]
+    start = np.array([[0.1, -0.05], [0.02, 0.3]])
+    steps = 25
+    res = momentum_descent(fn, TOY_GRADIENTS["monkey"], start, [m, m], lr=0.02, max_steps=steps, nesterov=nesterov,
+                           escape_by="distance", escape_at=1e300, record=[0, 1])
+    for row in range(2):
+        w = torch.nn.Parameter(torch.tensor(start[row], dtype=F64))
+        opt = torch.optim.SGD([w], lr=0.02, momentum=m, nesterov=nesterov and m > 0)
+        ref = [w.detach().clone().numpy()]
+        for _ in range(steps):
+            opt.zero_grad()
+            fn(w).backward()
+            opt.step()
+            ref.append(w.detach().clone().numpy())
+        np.testing.assert_allclose(res["paths"][row], np.array(ref), rtol=1e-12, atol=1e-14)
+    assert res["steps"].tolist() == [-1, -1]
+
+
+def test_rows_with_different_momenta_are_independent_runs():
+    fn, grad = TOY_FUNCTIONS["degenerate"], TOY_GRADIENTS["degenerate"]
+    start = np.array([[0.005, 0.01]])
+    both = momentum_descent(fn, grad, np.tile(start, (2, 1)), [0.99, 1.05], lr=0.01, max_steps=10000, record=[0, 1])
+    for row, m in enumerate((0.99, 1.05)):
+        one = momentum_descent(fn, grad, start, [m], lr=0.01, max_steps=10000, record=[0])
+        assert both["steps"][row] == one["steps"][0] > 0
+        np.testing.assert_allclose(both["paths"][row], one["paths"][0], rtol=1e-12, atol=1e-15)
+    assert both["steps"][1] < both["steps"][0]  # m above 1 escapes the degenerate saddle sooner
+
+
+def test_escape_step_is_the_first_step_past_the_criterion():
+    fn, grad = TOY_FUNCTIONS["quadratic"], TOY_GRADIENTS["quadratic"]
+    start = np.array([[0.0, 0.01], [0.0, 0.01]])
+    lr = 0.1
+    # gradient descent on -y^2: y_t = 0.01 * 1.2^t; the loss -y_t^2 drops by 1 once y_t^2 >= 1 + 1e-4
+    res_loss = momentum_descent(fn, grad, start, [0.0, 0.0], lr=lr, max_steps=100, escape_by="loss", escape_at=1.0)
+    res_dist = momentum_descent(fn, grad, start, [0.0, 0.0], lr=lr, max_steps=100, escape_by="distance", escape_at=1.0)
+    y = 0.01 * 1.2 ** np.arange(101)
+    assert res_loss["steps"].tolist() == [int(np.argmax(y**2 >= 1.0 + 1e-4))] * 2
+    assert res_dist["steps"].tolist() == [int(np.argmax(y >= 1.0))] * 2
+
+
+def test_a_point_on_the_stable_manifold_never_escapes():
+    res = momentum_descent(TOY_FUNCTIONS["quadratic"], TOY_GRADIENTS["quadratic"], np.array([[0.01, 0.0]]), [0.9],
+                           lr=0.01, max_steps=300)
+    assert res["steps"].tolist() == [-1] and not res["diverged"][0]
+    assert res["paths"] == []
+
+
+def test_a_row_that_overflows_is_marked_diverged():
+    fn = lambda p: 0.0 * p.sum(-1)  # flat: the loss never drops (0, then NaN once p overflows)
+    res = momentum_descent(fn, lambda p: -2 * p, np.array([[1.0, 1.0]]), [1.5], lr=1.0, max_steps=2000)
+    assert res["steps"].tolist() == [-1] and res["diverged"].tolist() == [True]
+
+
+def test_momentum_descent_rejects_bad_input():
+    fn, grad = TOY_FUNCTIONS["quadratic"], TOY_GRADIENTS["quadratic"]
+    with pytest.raises(ValueError, match="escape_by"):
+        momentum_descent(fn, grad, np.zeros((1, 2)), [0.9], lr=0.1, max_steps=5, escape_by="time")
+    with pytest.raises(ValueError, match="shapes"):
+        momentum_descent(fn, grad, np.zeros((2, 2)), [0.9], lr=0.1, max_steps=5)
+
+
+@pytest.mark.parametrize("method", ["heavy-ball", "nesterov"])
+@pytest.mark.parametrize("m, a", [(0.9, 0.01), (1.05, 0.001), (1.1, 0.5), (0.5, 0.3)])
+def test_iteration_matrix_gives_the_recursion_of_the_iterates(method, m, a):
+    """By Cayley-Hamilton every coordinate of a linear recursion with matrix T
+    obeys x_{t+2} = tr(T) x_{t+1} - det(T) x_t; the iterates of
+    momentum_descent on 0.5 h x^2 (PyTorch's form, a = lr h) must do so."""
+    lr, steps = 0.1, 40
+    h = a / lr
+    fn = lambda p: 0.5 * h * p[..., 0] ** 2 + 0.0 * p[..., 1]
+    grad = lambda p: torch.stack([h * p[..., 0], 0.0 * p[..., 1]], -1)
+    res = momentum_descent(fn, grad, np.array([[1.0, 0.0]]), [m], lr=lr, max_steps=steps, nesterov=method == "nesterov",
+                           escape_by="distance", escape_at=1e300, record=[0])
+    x = res["paths"][0][:, 0]
+    T = iteration_matrix(m, a, method)
+    pred = np.trace(T) * x[1:-1] - np.linalg.det(T) * x[:-2]
+    np.testing.assert_allclose(x[2:], pred, rtol=1e-9, atol=1e-12 * np.abs(x).max())
+    # and the first step is plain gradient descent, as in torch.optim.SGD
+    assert x[1] == pytest.approx(1 - a * (1 + m) if method == "nesterov" else 1 - a)
+
+
+@pytest.mark.parametrize("m", [1.01, 1.1, 1.5])
+@pytest.mark.parametrize("a", [1e-3, 0.1, 0.9])
+def test_heavy_ball_spectral_radius_exceeds_sqrt_m(m, a):
+    assert spectral_radius(m, a, "heavy-ball") >= math.sqrt(m) - 1e-12
+
+
+def test_nesterov_spectral_radius_bound_and_stable_case():
+    for m in (1.01, 1.1):
+        for a in (1e-4, 1e-3, 0.5 * (1 - 1 / m)):
+            assert spectral_radius(m, a, "nesterov") >= math.sqrt(m * (1 - a)) - 1e-12 > 1 - 1e-12
+    # a stiff direction can still contract for m slightly above 1 (why small curvatures matter)
+    assert spectral_radius(1.1, 0.5, "nesterov") < 1
+    # gradient descent (m = 0) on a = 0.3 contracts by exactly 1 - a
+    assert spectral_radius(0.0, 0.3, "heavy-ball") == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="method"):
+        iteration_matrix(0.9, 0.1, "adam")

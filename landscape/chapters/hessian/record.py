@@ -1,0 +1,63 @@
+"""The record a gpu-profile run of the hessian chapter leaves in ``results/hessian-gpu.json``
+(:func:`landscape.experiment.records.record_path`): per arm the seeds' test accuracy,
+lambda_max and trace, the claims as decided in that run, the parameters, and where and
+when it ran. Section 6 of the other profiles' pages shows it (:func:`.tables.paper_scale_text`),
+and the claims ledger its verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ...experiment.claims import Claim
+from ...experiment.params import Params
+from ...experiment.records import claims_record, provenance, read_record, record_path, write_record
+from .experiments import Results, column
+
+__all__ = ["PAPER_SCALE_JSON", "RECORD_PARAMS", "paper_scale_record", "save_paper_scale", "load_paper_scale",
+           "record_gpu_run"]
+
+#: where a gpu-profile run leaves its record
+PAPER_SCALE_JSON = record_path("hessian")
+#: the parameters a record keeps
+RECORD_PARAMS = ("reg_model", "reg_epochs", "reg_batch_size", "reg_lr", "milestones", "lr_gamma", "momentum",
+                 "weight_decay", "gamma", "gamma_middle", "num_probes", "freq", "sp", "seeds", "spec_epochs",
+                 "mlp_widths", "per_class")
+
+
+def paper_scale_record(results: Results, claims: Sequence[Claim], p: Params, *, device: torch.device,
+                       seconds: float) -> dict:
+    """What a run at the paper's scale found (see the module's docstring)."""
+    values = p.as_dict()
+    return {
+        **provenance(profile=p.profile, device=device, seconds=seconds, threads=p.threads),
+        "reg_data": results.reg_data, "spec_data": results.spec_data,
+        "params": {k: values[k] for k in RECORD_PARAMS},
+        "arms": {arm: {k: column(runs, k).tolist() for k in ("acc", "lmax", "trace")} for arm, runs in results.arms.items()},
+        "claims": claims_record(claims),
+    }
+
+
+def save_paper_scale(record: dict, path: str | Path | None = None) -> Path:
+    """Write ``record`` as JSON (atomically) to ``path`` (default :data:`PAPER_SCALE_JSON`)."""
+    return write_record(record, PAPER_SCALE_JSON if path is None else path)
+
+
+def load_paper_scale(path: str | Path | None = None) -> dict | None:
+    """The record of the last gpu-profile run, or None when there is none (or it is unreadable or foreign)."""
+    rec = read_record(PAPER_SCALE_JSON if path is None else path)
+    return rec if rec is not None and isinstance(rec.get("arms"), dict) else None
+
+
+def record_gpu_run(results: Results, claims: Sequence[Claim], p: Params, *, device: torch.device, seconds: float,
+                   path: str | Path | None = None) -> Path | None:
+    """On the gpu profile (the paper's scale), write this run's record and say so; on any
+    other profile do nothing (their section 6 shows the last gpu record). Returns the path
+    written, or None."""
+    if p.profile != "gpu":
+        return None
+    out = save_paper_scale(paper_scale_record(results, claims, p, device=device, seconds=seconds), path)
+    print(f"Recorded this run in {out.name} (section 6 of the other profiles shows it).")
+    return out

@@ -1,0 +1,109 @@
+"""The saddles chapter's tables, as DataFrames with their number formats in ``df.attrs["formats"]``
+(the notebook shows them with ``page.table``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ... import spectra
+from ...experiment.params import Params
+from ...training.loop import History
+from .experiments import Results
+from .readings import big_summary, slq_compare, summary
+
+__all__ = ["LABELS", "SHORT", "final_table", "tolerance_table", "escape_table", "semicircle_table", "slq_table",
+           "big_table", "live_fractions"]
+
+LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adagrad": "Adagrad", "pgd": "PGD (perturbed)"}
+SHORT = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adagrad": "Adagrad", "pgd": "PGD"}
+
+
+def _formatted(rows, fmt: str, skip=("seed",)) -> pd.DataFrame:
+    """A DataFrame of ``rows`` with format ``fmt`` on every numeric column but ``skip``."""
+    df = pd.DataFrame(rows)
+    df.attrs["formats"] = {c: fmt for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])
+                           and not pd.api.types.is_bool_dtype(df[c])}
+    return df
+
+
+def final_table(results: Results, p: Params) -> pd.DataFrame:
+    """One row per run: training loss, gradient norm, test accuracy, the spectrum's ends and fractions."""
+    rows = []
+    for (o, s), r in results.runs.items():
+        last = History.from_dict(r["history"]).last
+        sm = summary(r["eigenvalues"], p)
+        rows.append({"optimizer": LABELS[o], "seed": s, "train loss": last["train_eval_loss"], "|grad|": last["grad_norm"],
+                     "test acc": last["test_acc"], "lambda_min": sm["lambda_min"], "lambda_max": sm["lambda_max"],
+                     "|lambda_min|/lambda_max": sm["neg_ratio"], f"near zero (<= {p.zero_tol:g} lmax)": sm["zero"],
+                     f"n below -{p.neg_tol:g} lmax": sm["n_below"], "perturbations": r["perturbations"]})
+    return _formatted(rows, "{:.4g}", skip=("seed", f"n below -{p.neg_tol:g} lmax", "perturbations"))
+
+
+def tolerance_table(results: Results, p: Params) -> pd.DataFrame:
+    """Fractions negative / near zero / positive of every run's final spectrum at every tolerance (relative to
+    lambda_max, then absolute): one row per optimizer and seed, one column per fraction and tolerance."""
+    rows = []
+    for (o, s), r in results.runs.items():
+        row = {"optimizer": LABELS[o], "seed": s}
+        fs = spectra.fraction_table(r["eigenvalues"], p.rel_tols, p.abs_tols)
+        for what in ("negative", "zero", "positive"):
+            for f in fs:
+                row[f"{what}, {f['tol']:g} {'λmax' if f['relative'] else 'abs.'}"] = f[what]
+        rows.append(row)
+    return _formatted(rows, "{:.3f}")
+
+
+def escape_table(results: Results) -> pd.DataFrame:
+    """One row per run: the loss at the saddle, after the step, and after the extra epochs with and without it."""
+    return _formatted([{"optimizer": LABELS[o], "seed": s, "lambda_min": float(e["values"][0]), "step alpha": e["alpha"],
+                        "L at saddle": e["loss_star"], "change by step": e["loss_jump"] - e["loss_star"],
+                        "gradient term": e["linear"], "curvature term": e["quadratic"], "L escaped + epochs": e["loss_escaped"],
+                        "L control + epochs": e["loss_control"], "gain": e["gain"]} for (o, s), e in results.escapes.items()],
+                      "{:.4g}")
+
+
+def semicircle_table(results: Results) -> pd.DataFrame:
+    """KS distance and radius of every semicircle fit: the GOE controls, the spectra at initialization, the
+    final spectra; and each KS as a multiple of its seed's GOE control's."""
+    semi = results.semicircle
+    rows = [{"spectrum": "GOE control", "seed": s, "KS": f.ks, "radius": f.radius, "KS / GOE": 1.0} for s, f in semi.goe.items()]
+    rows += [{"spectrum": "Hessian at initialization", "seed": s, "KS": f.ks, "radius": f.radius, "KS / GOE": semi.ratio_init[s]}
+             for s, f in semi.init.items()]
+    rows += [{"spectrum": f"Hessian, {LABELS[o]}", "seed": s, "KS": f.ks, "radius": f.radius, "KS / GOE": semi.ratio_final[(o, s)]}
+             for (o, s), f in semi.final.items()]
+    return _formatted(rows, "{:.4g}")
+
+
+def _quantities(values: dict) -> pd.DataFrame:
+    """One row per quantity; counts and flags as they are (text), measurements with 4 significant digits."""
+    shown = lambda v: str(v) if isinstance(v, (bool, int)) else float(v)
+    df = pd.DataFrame([{"quantity": k, "value": shown(v)} for k, v in values.items()])
+    df.attrs["formats"] = {"value": "{:.4g}"}
+    return df
+
+
+def slq_table(results: Results, p: Params) -> pd.DataFrame:
+    """SLQ and Lanczos against the dense answer (:func:`~landscape.chapters.saddles.readings.slq_compare`), one row each."""
+    return _quantities(slq_compare(results, p))
+
+
+def big_table(results: Results, p: Params) -> pd.DataFrame:
+    """The large network: its size and training, then what SLQ and Lanczos read off its Hessian."""
+    big = results.big
+    last = History.from_dict(big["history"]).last
+    head = {"parameters": big["n_params"], "training loss": last["train_eval_loss"], "test accuracy": last["test_acc"],
+            "Hessian examples": big["hessian_n"], "loss on them": big["loss"], "|grad| on them": big["grad_norm"]}
+    return _quantities({**head, **big_summary(results, p)})
+
+
+def live_fractions(results: Results, tol: float, *, relative: bool = True) -> pd.DataFrame:
+    """Fractions negative / near zero / positive at ``tol`` for every run's final spectrum, mean over seeds
+    (the live tolerance slider)."""
+    rows: dict[str, list] = {}
+    for (o, _), r in results.runs.items():
+        f = spectra.fractions(r["eigenvalues"], tol, relative=relative)
+        rows.setdefault(LABELS[o], []).append((f.negative, f.zero, f.positive))
+    df = pd.DataFrame([{"optimizer": k, "negative": sum(v[0] for v in vs) / len(vs), "near zero": sum(v[1] for v in vs) / len(vs),
+                        "positive": sum(v[2] for v in vs) / len(vs)} for k, vs in rows.items()])
+    df.attrs["formats"] = {"negative": "{:.3f}", "near zero": "{:.3f}", "positive": "{:.3f}"}
+    return df
