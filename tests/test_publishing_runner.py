@@ -208,6 +208,7 @@ def test_a_cell_past_the_timeout_fails_is_not_retried_and_says_which(root, monke
 
 
 @pytest.mark.parametrize("chapter, argv, names", [
+    ("hessian", ["-p", "milestones", "[4, 40]"], "parameters 'milestones', 'reg_epochs'"),
     ("trajectories", ["-p", "record_every", "5000"], "parameters 'record_every', 'iterations'"),
     ("trajectories", ["-p", "planted_rank", "20"], "parameters 'planted_rank', 'd_in', 'd_out'"),
 ])
