@@ -128,3 +128,25 @@ def test_rule_text_and_bad_value():
     assert decide("1.2", "s", 0.5, "in", [1 / 3, 2 / 3]).rule == "in [0.3333, 0.6667]"
     with pytest.raises(TypeError, match="must be a number"):
         decide("x", "s", "high", ">=", 0.5)
+
+
+def test_in_most_seeds():
+    from landscape.experiment.claims import in_most
+
+    part = lambda v: decide("1.1", "seed", v, "<=", 0.5)
+    assert in_most("1.1", "s", [part(v) for v in (0.1, 0.2, 0.9, 0.3, 0.4)], at_least=4).verdict == "reproduced"
+    c = in_most("1.1", "s", [part(v) for v in (0.1, 0.9, 0.9, float("nan"), 0.4)], at_least=4)
+    assert c.verdict == "not reproduced" and c.value == 2.0 and "holds in 2 of 5 seeds (needs 4)" in c.detail
+    assert in_most("1.1", "s", [part(v) for v in (0.1, 0.2, 0.9, float("nan"), 0.4)], at_least=4).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="Invalid per_seed"):
+        in_most("1.1", "s", [], at_least=4)
+
+
+def test_beside_keeps_v1_and_the_reason():
+    from landscape.experiment.claims import beside
+
+    v2, v1 = decide("1.1", "v2", 0.7, "<=", 0.5), decide("1.1", "v1", 0.004, "<=", 0.1)
+    c = beside(v2, v1, "a point mass at zero passed v1")
+    assert c.verdict == "not reproduced" and c.v1.verdict == "reproduced" and c.change == "a point mass at zero passed v1"
+    with pytest.raises(ValueError, match="must be the same claim"):
+        beside(v2, decide("1.2", "x", 1.0, ">", 0.0), "x")

@@ -98,8 +98,33 @@ def test_scale_verdicts_read_the_gpu_records(tmp_path):
     from landscape.publishing.ledger import scale_verdicts
 
     got = scale_verdicts(tmp_path, {"a": "a.ipynb", "b": "b.ipynb", "c": "c.ipynb"})
-    assert got == {"1.5": {"verdict": "reproduced", "value": 0.2, "device": "H100", "date": "2026-11-26", "chapter": "a"}}
-    rec["claims"][0]["verdict"] = "sort of"
+    assert got == {"1.5": {"verdict": "reproduced", "value": 0.2, "device": "H100", "date": "2026-11-26", "chapter": "a",
+                           "settings": [("", "reproduced")]}}
+    rec["claims"] = [{"id": "1.5", "verdict": "reproduced", "setting": "MNIST-10k"},
+                     {"id": "1.5", "verdict": "not reproduced", "setting": "Fashion-MNIST"}]
+    (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
+    got = scale_verdicts(tmp_path, {"a": "a.ipynb"})["1.5"]
+    assert got["verdict"] == "reproduced" and got["settings"] == [("MNIST-10k", "reproduced"), ("Fashion-MNIST", "not reproduced")]
+    rec["claims"][1]["verdict"] = "sort of"
     (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
     with pytest.raises(ValueError, match="sort of"):
         scale_verdicts(tmp_path, {"a": "a.ipynb"})
+
+
+def test_a_v1_verdict_and_a_declared_null_are_checked(tmp_path, monkeypatch):
+    from landscape.publishing import ledger
+
+    _notebook(tmp_path / "a.ipynb", {"1.1": ("s", 0.1, "<= 0.5", "reproduced")})
+    nb = json.loads((tmp_path / "a.ipynb").read_text())
+    nb["cells"][0]["outputs"].append(json.loads(json.dumps(_glue_output("claim-1.1-v1-verdict", "reproduced"))))
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb))
+    rows = collect(tmp_path, {"a": "a.ipynb"})
+    assert rows[0].v1_verdict == "reproduced" and rows[0].null is None
+    # a chapter whose 1.1 rule names a null must glue the null's score
+    monkeypatch.setitem(ledger.CHAPTERS, "a", "a.ipynb")
+    monkeypatch.setattr(ledger, "module", lambda name: type("M", (), {"NULLS": {"1.1": "a point mass at zero"}}))
+    with pytest.raises(ValueError, match=r"claim 1.1's rule names a null \(a point mass at zero\) but the notebook glues no claim-1.1-null"):
+        collect(tmp_path, {"a": "a.ipynb"})
+    nb["cells"][0]["outputs"].append(json.loads(json.dumps(_glue_output("claim-1.1-null", 0.9))))
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb))
+    assert collect(tmp_path, {"a": "a.ipynb"})[0].null == 0.9

@@ -39,7 +39,7 @@ from ..validation import check_choice
 from .stats import Difference, non_inferiority
 
 __all__ = ["VERDICTS", "Claim", "Check", "compare", "decide", "decide_non_inferior", "all_of", "worst_first",
-           "underpowered", "fraction"]
+           "underpowered", "fraction", "beside", "in_most"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 _OPS = ("<=", ">=", "<", ">", "in")
@@ -85,6 +85,10 @@ class Claim:
         manipulation: the treatment's manipulation check, where there is a treatment.
         variants: protocol name -> verdict under that protocol (the headline
             verdict is the primary protocol's).
+        null_label: what the rule's null is, when the rule names one (``null`` is its score).
+        summary: one line on why the verdict is what it is (the chapter's verdict strip).
+        v1: the same claim decided by the earlier rule (v1), shown beside this one.
+        change: one line on why the rule changed from ``v1``'s.
     """
 
     id: str
@@ -99,6 +103,10 @@ class Claim:
     manipulation: Check | None = None
     variants: dict[str, str] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    null_label: str = ""
+    summary: str = ""
+    v1: "Claim | None" = None
+    change: str = ""
 
     @property
     def rule(self) -> str:
@@ -116,6 +124,14 @@ class Claim:
         if self.null is None:
             return None
         return not compare(self.null, self.op, self.threshold)
+
+
+def beside(v2: Claim, v1: Claim, change: str, *, summary: str = "") -> Claim:
+    """``v2`` (the headline) with ``v1`` (the earlier rule's verdict of the same claim) and one
+    line on why the rule changed; ``summary``, when given, the one-line reason for the strip."""
+    if v2.id != v1.id:
+        raise ValueError(f"Invalid v1: claim {v1.id!r} (must be the same claim as {v2.id!r})")
+    return replace(v2, v1=v1, change=change, summary=summary or v2.summary)
 
 
 def _number(id: str, value: Any) -> float:
@@ -247,3 +263,23 @@ def fraction(values: Sequence[float], test) -> float:
     """The fraction of the finite ``values`` that pass ``test`` ("most layers"); NaN when none is finite."""
     v = [x for x in values if isinstance(x, (int, float, np.floating)) and math.isfinite(x)]
     return float(np.mean([bool(test(x)) for x in v])) if v else math.nan
+
+
+def in_most(id: str, statement: str, per_seed: Sequence[Claim], *, at_least: int, op_text: str = "") -> Claim:
+    """A rule that must hold "in at least ``at_least`` of the seeds": ``reproduced`` when at
+    least that many per-seed parts are, ``not reproduced`` when so many are not that it can no
+    longer happen, else ``inconclusive``. The value is the number of seeds where the part holds."""
+    if not per_seed:
+        raise ValueError("Invalid per_seed: [] (must hold one decided part per seed)")
+    n = len(per_seed)
+    held = sum(c.verdict == "reproduced" for c in per_seed)
+    failed = sum(c.verdict == "not reproduced" for c in per_seed)
+    if held >= at_least:
+        verdict = "reproduced"
+    elif n - failed < at_least:
+        verdict = "not reproduced"
+    else:
+        verdict = "inconclusive"
+    detail = f"holds in {held} of {n} seeds (needs {at_least}); " + "; ".join(
+        f"[{c.statement}: {c.value:.4g} {c.rule} -> {c.verdict}]" for c in per_seed)
+    return Claim(id, statement, float(held), ">=", float(at_least), verdict, detail)

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..chapters import CHAPTERS
+from ..chapters import CHAPTERS, module
 from ..experiment.claims import VERDICTS
 from ..experiment.records import read_record, record_path
 from .notebooks import glued
@@ -51,6 +51,9 @@ class Row:
     verdict: str
     profile: str
     device: str
+    v1_verdict: str | None = None
+    null: object = None
+    protocol_dependent: bool = False
 
     @property
     def value_text(self) -> str:
@@ -67,11 +70,16 @@ def _key(claim_id: str) -> tuple[int, ...]:
 def collect(root: str | Path, chapters: dict[str, str] | None = None) -> list[Row]:
     """Every glued claim of the chapters' notebooks under ``root``, ordered by id.
 
+    A chapter package may declare ``NULLS`` (claim id -> what the rule's null is): such a
+    claim must be glued with its null's score (``claim-<id>-null``), or the ledger refuses it.
+
     Raises:
-        ValueError: a glued verdict that is not one of :data:`~landscape.experiment.claims.VERDICTS`,
-            or a claim glued without its statement, value or threshold.
+        ValueError: a glued verdict that is not one of :data:`~landscape.experiment.claims.VERDICTS`
+            (a v1 verdict too), a claim glued without its statement, value or threshold, or a claim
+            whose declared rule names a null glued without the null's score.
     """
     chapters = CHAPTERS if chapters is None else chapters
+    nulls_of = lambda name: getattr(module(name), "NULLS", {}) if name in CHAPTERS else {}
     root = Path(root)
     rows = []
     for name, nb in chapters.items():
@@ -89,10 +97,19 @@ def collect(root: str | Path, chapters: dict[str, str] | None = None) -> list[Ro
             missing = [f for f in ("statement", "value", "threshold") if f"claim-{cid}-{f}" not in values]
             if missing:
                 raise ValueError(f"{nb}: claim {cid} is glued without its {', '.join(missing)}")
+            v1 = values.get(f"claim-{cid}-v1-verdict")
+            if v1 is not None and v1 not in VERDICTS:
+                raise ValueError(f"{nb}: claim {cid} has v1 verdict {v1!r}, not one of {VERDICTS}")
+            named = nulls_of(name).get(cid)
+            if named and f"claim-{cid}-null" not in values:
+                raise ValueError(f"{nb}: claim {cid}'s rule names a null ({named}) but the notebook glues no "
+                                 f"claim-{cid}-null (the rule must be shown failing on its null)")
             rows.append(Row(
                 cid, name, nb, PAPERS.get(cid.split(".")[0], "?"), str(values[f"claim-{cid}-statement"]),
                 values[f"claim-{cid}-value"], str(values[f"claim-{cid}-threshold"]), verdict,
                 str(values.get("run-profile", "?")), str(values.get("run-device", "?")),
+                v1_verdict=v1, null=values.get(f"claim-{cid}-null"),
+                protocol_dependent=bool(values.get(f"claim-{cid}-protocol-dependent", False)),
             ))
     return sorted(rows, key=lambda r: _key(r.id))
 
@@ -106,9 +123,11 @@ def counts(rows: list[Row]) -> dict[str, Counter]:
 
 
 def scale_verdicts(root: str | Path, chapters: dict[str, str] | None = None) -> dict[str, dict]:
-    """``{claim id: {"verdict", "value", "device", "date", "chapter"}}`` from the records that
-    gpu-profile runs left (:func:`landscape.experiment.records.record_path`; unreadable or
-    foreign files are skipped; a verdict outside :data:`~landscape.experiment.claims.VERDICTS` raises)."""
+    """``{claim id: {"verdict", "value", "device", "date", "chapter", "settings"}}`` from the records
+    that gpu-profile runs left (:func:`landscape.experiment.records.record_path`; unreadable or
+    foreign files are skipped; a verdict outside :data:`~landscape.experiment.claims.VERDICTS` raises).
+    A record may decide a claim once per setting (its claims carry ``"setting"``, e.g. a data set):
+    ``settings`` lists ``(setting, verdict)`` in the record's order, ``verdict`` is the first."""
     chapters = CHAPTERS if chapters is None else chapters
     out: dict[str, dict] = {}
     for name in chapters:
@@ -119,6 +138,7 @@ def scale_verdicts(root: str | Path, chapters: dict[str, str] | None = None) -> 
         for c in rec["claims"]:
             if c.get("verdict") not in VERDICTS:
                 raise ValueError(f"{path}: claim {c.get('id')} has verdict {c.get('verdict')!r}, not one of {VERDICTS}")
-            out[str(c["id"])] = {"verdict": c["verdict"], "value": c.get("value"), "device": rec.get("device", "?"),
-                                 "date": rec.get("date", "?"), "chapter": name}
+            entry = out.setdefault(str(c["id"]), {"verdict": c["verdict"], "value": c.get("value"), "device": rec.get("device", "?"),
+                                                  "date": rec.get("date", "?"), "chapter": name, "settings": []})
+            entry["settings"].append((str(c.get("setting", "")), c["verdict"]))
     return out

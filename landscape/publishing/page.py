@@ -87,6 +87,10 @@ def table(rows, formats: Mapping[str, str] | None = None) -> Table:
     return Table(df, df.attrs.get("formats") if formats is None else formats)
 
 
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _value_text(v: Any) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.4g}"
@@ -108,9 +112,14 @@ class Chapter:
         return str(getattr(self.params, "profile", "cpu"))
 
     def show_claims(self, claims: Sequence[Claim]) -> Table:
-        """Record the chapter's decided claims, glue each (``claim-<id>-statement``,
-        ``-value``, ``-threshold``, ``-verdict``, and ``-null`` / ``-mde`` where the claim
-        carries them) and return the claims table."""
+        """Record the chapter's decided claims, glue each and return the claims table.
+
+        Glued per claim: ``claim-<id>-statement``, ``-value``, ``-threshold``, ``-verdict``;
+        ``-null`` (the null's score), ``-mde``, ``-v1-verdict``, ``-summary`` and
+        ``-protocol-dependent`` where the claim carries them (:mod:`landscape.publishing.ledger`
+        reads them). With v1 verdicts the table shows them beside the headline (v2) verdict,
+        with the reason the rule changed.
+        """
         for c in claims:
             self.claims.append(c)
             glue(f"claim-{c.id}-statement", c.statement)
@@ -121,8 +130,49 @@ class Chapter:
                 glue(f"claim-{c.id}-null", c.null)
             if c.mde is not None:
                 glue(f"claim-{c.id}-mde", c.mde)
-        return table([{"id": c.id, "claim": c.statement, "measured": _value_text(c.value), "reproduced when": c.rule,
-                       "verdict": c.verdict, "detail": c.detail} for c in claims])
+            if c.v1 is not None:
+                glue(f"claim-{c.id}-v1-verdict", c.v1.verdict)
+            if c.summary:
+                glue(f"claim-{c.id}-summary", c.summary)
+            if c.variants:
+                glue(f"claim-{c.id}-protocol-dependent", c.protocol_dependent)
+        rows = []
+        for c in claims:
+            row = {"id": c.id, "claim": c.statement, "measured": _value_text(c.value), "reproduced when": c.rule,
+                   "verdict": c.verdict}
+            if any(x.null is not None for x in claims):
+                row["null scores"] = "" if c.null is None else _value_text(c.null)
+            if any(x.v1 is not None for x in claims):
+                row["v1 verdict"] = "" if c.v1 is None else c.v1.verdict
+                row["why the rule changed"] = c.change
+            row["detail"] = c.detail
+            rows.append(row)
+        return table(rows)
+
+    def verdict_strip(self, claims: Sequence[Claim], scale: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                      *, scale_label: str = "paper's setting"):
+        """The chapter's answer at a glance: per claim its id, the headline verdict on this
+        run's profile, the verdict at the paper's setting (``scale``: claim id ->
+        ``[(setting, verdict), ...]`` from the gpu-profile record), and one line of reason;
+        a row whose scales disagree says so."""
+        from IPython.display import HTML
+
+        def cell(v: str) -> str:
+            colour = Table._COLOURS.get(v, "")
+            return f'<td style="background-color: {colour}">{v}</td>' if colour else f"<td>{v}</td>"
+
+        scale = dict(scale or {})
+        head = f"<tr><th>claim</th><th>{self.profile} profile</th><th>{scale_label}</th><th>why</th></tr>"
+        body = []
+        for c in claims:
+            at_scale = scale.get(c.id, [])
+            shown = "; ".join(f"{v} ({s})" if s else v for s, v in at_scale) or "not run"
+            disagree = any(v != c.verdict for _, v in at_scale)
+            note = " <strong>The scales disagree.</strong>" if disagree else ""
+            colour_at_scale = cell(at_scale[0][1]) if len(at_scale) == 1 else f"<td>{shown}</td>"
+            body.append(f"<tr><td><strong>{c.id}</strong></td>{cell(c.verdict)}{colour_at_scale}"
+                        f"<td>{_escape(c.summary or c.statement)}{note}</td></tr>")
+        return HTML(f'<table class="landscape-verdict-strip"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>')
 
     def seconds(self) -> float:
         """Seconds since the chapter started."""

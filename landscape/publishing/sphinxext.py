@@ -108,6 +108,7 @@ class ClaimsLedger(SphinxDirective):
         builder = self.env.app.builder
         out = []
         claim_rows = []
+        has_v1 = any(r.v1_verdict is not None for r in rows)
         for r in rows:
             target = str(Path(r.notebook).with_suffix(""))
             try:
@@ -115,26 +116,54 @@ class ClaimsLedger(SphinxDirective):
             except Exception:  # non-HTML builders
                 uri = ""
             link = nodes.reference(text=r.id, refuri=uri) if uri else nodes.Text(r.id)
-            row = [link, _verdict(r.verdict), r.statement, r.value_text, r.threshold, f"{r.chapter} ({r.profile})"]
+            row = [link, _verdict(r.verdict)]
+            if has_v1:
+                row.append(_verdict(r.v1_verdict) if r.v1_verdict else nodes.Text("-"))
+            row += [r.statement, r.value_text, r.threshold, f"{r.chapter} ({r.profile})"]
             if scaled:
-                row.append(_verdict(scaled[r.id]["verdict"]) if r.id in scaled else nodes.Text("-"))
+                at = scaled.get(r.id)
+                if at is None:
+                    row.append(nodes.Text("-"))
+                else:
+                    cell = nodes.inline()
+                    for i, (setting, v) in enumerate(at["settings"]):
+                        if i:
+                            cell += nodes.Text("; ")
+                        cell += _verdict(v)
+                        if setting:
+                            cell += nodes.Text(f" ({setting})")
+                    row.append(cell)
+            marks = []
+            if r.protocol_dependent:
+                marks.append("protocol-dependent")
+            if r.id in scaled and any(v != r.verdict for _, v in scaled[r.id]["settings"]):
+                marks.append("scale-dependent")
+            if has_v1 and r.v1_verdict and r.v1_verdict != r.verdict:
+                marks.append("v1 differs")
+            row.append(", ".join(marks) or "-")
             claim_rows.append(row)
         if not claim_rows:
             out.append(nodes.paragraph(text="No chapter has decided a claim yet."))
         else:
-            heads = ["id", "verdict", "claim", "measured", "reproduced when", "chapter (profile)"]
-            widths = [5, 10, 40, 8, 10, 12]
+            heads = ["id", "verdict"] + (["v1"] if has_v1 else []) + ["claim", "measured", "reproduced when", "chapter (profile)"]
+            widths = [5, 10] + ([8] if has_v1 else []) + [36, 8, 10, 12]
             if scaled:
-                heads, widths = heads + ["gpu profile"], widths + [8]
+                heads, widths = heads + ["paper's setting"], widths + [10]
+            heads, widths = heads + ["marks"], widths + [8]
             out.append(_table(heads, claim_rows, widths, ["landscape-ledger"]))
             devices = sorted({f"{r.profile} profile on {r.device}" for r in rows})
             out.append(nodes.paragraph(text="Data and scale: each id links to its chapter's Claims section, which names the data and scale; "
                                             "the runs shown were made with the " + "; ".join(devices) + "."))
+            if has_v1:
+                out.append(nodes.paragraph(text="verdict: by the decision rules v2 (the headline); v1: by the rules declared "
+                                                "first, shown beside it; each chapter says why the rule changed."))
             if scaled:
                 runs = sorted({f"{v['chapter']}: {v['device']}, {v['date']}" for v in scaled.values()})
-                out.append(nodes.paragraph(text="The last column (gpu profile): the verdict, by the same rule, of the chapter's last "
-                                                "gpu-profile run (the papers' scale; results/<chapter>-gpu.json, shown in "
-                                                "the chapter) - " + "; ".join(runs) + "; '-' where no such run is recorded."))
+                out.append(nodes.paragraph(text="paper's setting: the verdict, by the same rule, of the chapter's last "
+                                                "gpu-profile run (the paper's own setting on the best data offline; "
+                                                "results/<chapter>-gpu.json, shown in the chapter) - " + "; ".join(runs)
+                                                + "; '-' where no such run is recorded. Marks: scale-dependent (the two "
+                                                "scales disagree), protocol-dependent (protocol variants disagree)."))
         tally = counts(rows)
         count_rows = [[paper, *[tally[paper][v] for v in VERDICTS], sum(tally[paper].values())] for paper in tally if paper != "all"]
         count_rows.append([nodes.strong(text="all"), *[tally["all"][v] for v in VERDICTS], sum(tally["all"].values())])

@@ -1,0 +1,44 @@
+"""What notebooks call: the claims table with v1 beside v2, the verdict strip, tables."""
+
+from __future__ import annotations
+
+import torch
+
+from landscape.experiment.claims import beside, decide
+from landscape.experiment.params import Param, Schema
+from landscape.publishing.page import Chapter, table
+
+P = Schema(profile=Param(str, "profile")).validate({"profile": "cpu"})
+
+
+def _claims():
+    v2 = decide("1.1", "shapes alike", 0.1, "<=", 0.5, null=0.9)
+    v1 = decide("1.1", "shapes alike (v1)", 0.004, "<=", 0.1)
+    return [beside(v2, v1, "v1 passed a point mass at zero", summary="d 0.1 vs null 0.9"),
+            decide("1.2", "a middle layer", 0.0, "in", [1 / 3, 2 / 3])]
+
+
+def test_claims_table_shows_v1_beside_v2_and_the_null():
+    ch = Chapter("hessian", P, torch.device("cpu"))
+    t = ch.show_claims(_claims())
+    cols = list(t.df.columns)
+    assert cols == ["id", "claim", "measured", "reproduced when", "verdict", "null scores", "v1 verdict", "why the rule changed", "detail"]
+    row = t.df.iloc[0]
+    assert row["verdict"] == "reproduced" and row["v1 verdict"] == "reproduced" and row["null scores"] == "0.9"
+    assert row["why the rule changed"] == "v1 passed a point mass at zero" and t.df.iloc[1]["v1 verdict"] == ""
+    assert [c.id for c in ch.claims] == ["1.1", "1.2"]
+
+
+def test_verdict_strip_says_when_the_scales_disagree():
+    ch = Chapter("hessian", P, torch.device("cpu"))
+    html = ch.verdict_strip(_claims(), {"1.1": [("MNIST-10k", "reproduced"), ("Fashion-MNIST", "not reproduced")]}).data
+    assert "cpu profile" in html and "paper's setting" in html
+    assert "reproduced (MNIST-10k); not reproduced (Fashion-MNIST)" in html and "The scales disagree." in html
+    assert "d 0.1 vs null 0.9" in html and "not run" in html  # 1.2 has no paper-scale verdict
+    agree = ch.verdict_strip(_claims()[:1], {"1.1": [("", "reproduced")]}).data
+    assert "disagree" not in agree
+
+
+def test_table_text_and_html_are_deterministic():
+    a, b = table([{"x": 1.23456, "v": "reproduced"}], {"x": "{:.2f}"}), table([{"x": 1.23456, "v": "reproduced"}], {"x": "{:.2f}"})
+    assert a._repr_html_() == b._repr_html_() and "1.23" in repr(a) and "background-color" in a._repr_html_()
