@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from ..curvature.density import gaussian_density
-from ..validation import check_choice
+from ..validation import check_choice, check_number
 from .measure import as_measure, width
 
-__all__ = ["spectrum_distance", "scaled_wasserstein"]
+__all__ = ["spectrum_distance", "scaled_wasserstein", "log_magnitudes", "shape_distance"]
 
 _KINDS = ("wasserstein", "ks", "l1")
 
@@ -96,3 +96,36 @@ def scaled_wasserstein(a: Any, b: Any, *, scale: Any = None) -> float:
     if not w > 0:
         raise ValueError("Invalid scale: the reference spectrum has zero width (all eigenvalues equal)")
     return spectrum_distance(a, b, kind="wasserstein") / w
+
+
+def log_magnitudes(spec: Any, *, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    r"""A spectrum's *shape*: every eigenvalue (node) mapped to
+    :math:`\log_{10} \max(|\lambda| / \max_j |\lambda_j|,\ \text{floor})`, weights kept.
+
+    Each spectrum is normalized by its own top magnitude, so two spectra of different
+    scale but the same shape map alike - the comparison of the paper's log-density figures.
+    A spectrum of zeros maps to :math:`\log_{10}` ``floor`` entirely.
+
+    Example:
+        >>> x, w = log_magnitudes([0.0, 0.001, -0.1, 1.0])
+        >>> x.round(6).tolist(), w.tolist()
+        ([-6.0, -3.0, -1.0, 0.0], [0.25, 0.25, 0.25, 0.25])
+    """
+    floor = check_number("floor", floor, low=0.0, low_open=True)
+    x, w = as_measure(spec)
+    top = float(np.abs(x).max())
+    rel = np.abs(x) / top if top > 0 else np.zeros_like(x)
+    return np.log10(np.maximum(rel, floor)), w
+
+
+def shape_distance(a: Any, b: Any, *, floor: float = 1e-6) -> float:
+    r"""The shape distance of two spectra: Wasserstein-1 between their
+    :func:`log_magnitudes` (in decades; 0 for spectra of the same shape at any scale, at
+    most :math:`-\log_{10}` ``floor``).
+
+    Example:
+        >>> a = torch.tensor([1e-4, 1e-2, 1.0], dtype=torch.float64)
+        >>> round(shape_distance(a, 7.0 * a), 12), round(shape_distance(a, torch.zeros(3)), 6)
+        (0.0, 4.0)
+    """
+    return spectrum_distance(log_magnitudes(a, floor=floor), log_magnitudes(b, floor=floor), kind="wasserstein")

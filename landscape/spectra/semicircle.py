@@ -26,7 +26,8 @@ import torch
 
 from ..validation import finite_vector
 
-__all__ = ["semicircle_pdf", "semicircle_cdf", "ks_distance", "SemicircleFit", "fit_semicircle", "bulk", "goe"]
+__all__ = ["semicircle_pdf", "semicircle_cdf", "ks_distance", "SemicircleFit", "fit_semicircle", "bulk", "goe",
+           "semicircle_quantiles"]
 
 
 
@@ -194,6 +195,27 @@ def fit_semicircle(eigs: Any, *, trim: float = 0.01) -> SemicircleFit:
             best = cand
     ks, c, R = best
     return SemicircleFit(center=c, radius=R, ks=ks, trim=float(trim), n_bulk=m, n=arr.size, lo=float(b[0]), hi=float(b[-1]))
+
+
+def semicircle_quantiles(n: int, center: float = 0.0, radius: float = 2.0) -> np.ndarray:
+    r"""``n`` points spread as Wigner's semicircle: its quantiles at :math:`(i - 	frac12)/n`,
+    :math:`i = 1..n` - the spectrum of a GOE matrix of size ``n`` in the limit, without the draw
+    (deterministic; any ``n``).
+
+    Example:
+        >>> q = semicircle_quantiles(4)
+        >>> bool(np.all(np.diff(q) > 0)), round(float(q.sum()), 12), bool(abs(q).max() < 2)
+        (True, 0.0, True)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"Invalid n: {n!r} (must be an integer >= 1)")
+    # invert the CDF on [-1, 1] once, on a fine grid, then scale
+    u = np.linspace(-1.0, 1.0, 20001)
+    F = 0.5 + (u * np.sqrt(1 - u * u) + np.arcsin(u)) / math.pi
+    p = (np.arange(1, n + 1) - 0.5) / n
+    q = np.interp(p, F, u)
+    q = 0.5 * (q - q[::-1])  # exactly antisymmetric, as the law is
+    return center + radius * q
 
 
 def goe(n: int, *, seed: int = 0, sigma: float | None = None, dtype: torch.dtype = torch.float64,
