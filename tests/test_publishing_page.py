@@ -12,7 +12,7 @@ P = Schema(profile=Param(str, "profile")).validate({"profile": "cpu"})
 
 
 def _claims():
-    v2 = decide("1.1", "shapes alike", 0.1, "<=", 0.5, null=0.9)
+    v2 = decide("1.1", "shapes alike", 0.1, "<=", 0.5, null=0.9, detail="d(fc1) 0.1 < 1 & d(fc2) 0.2")
     v1 = decide("1.1", "shapes alike (v1)", 0.004, "<=", 0.1)
     return [beside(v2, v1, "v1 passed a point mass at zero", summary="d 0.1 vs null 0.9"),
             decide("1.2", "a middle layer", 0.0, "in", [1 / 3, 2 / 3])]
@@ -27,6 +27,9 @@ def test_claims_table_shows_v1_beside_v2_and_the_null():
     assert row["verdict"] == "reproduced" and row["v1 verdict"] == "reproduced" and row["null scores"] == "0.9"
     assert row["why the rule changed"] == "v1 passed a point mass at zero" and t.df.iloc[1]["v1 verdict"] == ""
     assert [c.id for c in ch.claims] == ["1.1", "1.2"]
+    html = t._repr_html_()                         # the detail is under the table, collapsed; the text keeps it
+    assert "<th" in html and ">detail<" not in html and "<details><summary>1.1: how it was decided</summary>" in html
+    assert "d(fc1) 0.1 &lt; 1 &amp; d(fc2) 0.2" in html and "detail" in repr(t)   # escaped
 
 
 def test_verdict_strip_says_when_the_scales_disagree():

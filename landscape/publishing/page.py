@@ -77,6 +77,19 @@ class Table:
         return self.df.to_string(index=False, formatters=fmts or None)
 
 
+class ClaimsTable(Table):
+    """The claims table: in the page, the table without its ``detail`` column, then each
+    claim's detail (how it was decided, part by part) in a collapsed block under it - a
+    detail can run to a paragraph per claim, which squeezes every other column; its text
+    form (tests, nbval) is the whole table, detail included."""
+
+    def _repr_html_(self) -> str:
+        main = Table(self.df.drop(columns=["detail"]), self.formats)._repr_html_()
+        blocks = "".join(f"<details><summary>{_escape(str(i))}: how it was decided</summary><p>{_escape(str(d))}</p></details>"
+                         for i, d in zip(self.df["id"], self.df["detail"]) if d)
+        return f'{main}<div class="landscape-claim-details">{blocks}</div>'
+
+
 def table(rows, formats: Mapping[str, str] | None = None) -> Table:
     """A :class:`Table` from a DataFrame or a list of row dicts; ``formats`` maps columns to
     format strings (``{"loss": "{:.4f}"}``), by default the DataFrame's ``attrs["formats"]``
@@ -147,7 +160,8 @@ class Chapter:
                 row["why the rule changed"] = c.change
             row["detail"] = c.detail
             rows.append(row)
-        return table(rows)
+        t = table(rows)
+        return ClaimsTable(t.df, t.formats)
 
     def verdict_strip(self, claims: Sequence[Claim], scale: Mapping[str, Sequence[tuple[str, str]]] | None = None,
                       *, scale_label: str = "paper's setting"):
