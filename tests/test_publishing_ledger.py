@@ -91,7 +91,7 @@ def test_build_gate_finds_error_outputs_and_unexecuted_chapters(tmp_path):
 
 def test_scale_verdicts_read_the_gpu_records(tmp_path):
     (tmp_path / "results").mkdir()
-    rec = {"device": "H100", "date": "2026-11-26", "arms": {},
+    rec = {"device": "H100", "date": "2026-11-26", "arms": {}, "rules": "v2",
            "claims": [{"id": "1.5", "statement": "s", "value": 0.2, "rule": ">= 0.1", "verdict": "reproduced"}]}
     (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
     (tmp_path / "results" / "b-gpu.json").write_text("{broken")
@@ -105,6 +105,9 @@ def test_scale_verdicts_read_the_gpu_records(tmp_path):
     (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
     got = scale_verdicts(tmp_path, {"a": "a.ipynb"})["1.5"]
     assert got["verdict"] == "reproduced" and got["settings"] == [("MNIST-10k", "reproduced"), ("Fashion-MNIST", "not reproduced")]
+    assert scale_verdicts(tmp_path, {"a": "a.ipynb"}) and not scale_verdicts(tmp_path, {"b": "b.ipynb"})
+    (tmp_path / "results" / "c-gpu.json").write_text(json.dumps({**rec, "rules": "v1"}))
+    assert scale_verdicts(tmp_path, {"c": "c.ipynb"}) == {}  # a v1 record is not the paper's setting
     rec["claims"][1]["verdict"] = "sort of"
     (tmp_path / "results" / "a-gpu.json").write_text(json.dumps(rec))
     with pytest.raises(ValueError, match="sort of"):

@@ -126,14 +126,14 @@ def scale_verdicts(root: str | Path, chapters: dict[str, str] | None = None) -> 
     """``{claim id: {"verdict", "value", "device", "date", "chapter", "settings"}}`` from the records
     that gpu-profile runs left (:func:`landscape.experiment.records.record_path`; unreadable or
     foreign files are skipped; a verdict outside :data:`~landscape.experiment.claims.VERDICTS` raises).
-    A record may decide a claim once per setting (its claims carry ``"setting"``, e.g. a data set):
+    Only records of the v2 rules count (``"rules": "v2"``). A record may decide a claim once per setting (its claims carry ``"setting"``, e.g. a data set):
     ``settings`` lists ``(setting, verdict)`` in the record's order, ``verdict`` is the first."""
     chapters = CHAPTERS if chapters is None else chapters
     out: dict[str, dict] = {}
     for name in chapters:
         path = record_path(name, root)
         rec = read_record(path)
-        if rec is None:
+        if rec is None or rec.get("rules") != "v2":  # a record of the v1 rules is not the paper's setting
             continue
         for c in rec["claims"]:
             if c.get("verdict") not in VERDICTS:

@@ -15,9 +15,9 @@ penalty :mod:`landscape.methods.trace_penalty`'s.
 """
 
 from . import figures, tables
-from .claims import claims
+from .claims import NULLS, claims, claims_by_setting
 from .experiments import MODEL_LABELS, Results, run
-from .record import load_paper_scale, paper_scale_record, record_gpu_run, save_paper_scale
+from .record import load_paper_scale, paper_scale_record, paper_scale_verdicts, record_gpu_run, save_paper_scale
 from .schema import ARMS, SCHEMA
 from .tables import paper_scale_text
 
@@ -33,4 +33,4 @@ SMOKE_CHECKS = {
 
 __all__ = ["NOTEBOOK", "ORDER", "SCHEMA", "SMOKE_CHECKS", "run", "claims", "figures", "tables", "Results", "ARMS",
            "MODEL_LABELS", "paper_scale_record", "save_paper_scale", "load_paper_scale", "paper_scale_text",
-           "record_gpu_run"]
+           "record_gpu_run", "paper_scale_verdicts", "NULLS", "claims_by_setting"]

@@ -33,22 +33,24 @@ from torch import nn
 
 from ...curvature import HessianOperator, SpectralDensity, dense_hessian, eigenvalues, spectral_density, trace
 from ...experiment.cache import cached
+from ...experiment.parallel import compute
 from ...experiment.params import Params
 from ...methods.trace_penalty import TracePenalty, middle_params, steps_per_epoch
-from ...spectra import authors_distance, bulk_edge, count_outliers, scaled_wasserstein
+from ...spectra import authors_distance, bulk_edge, count_outliers, scaled_wasserstein, semicircle_quantiles, shape_distance
 from ...training import models
 from ...training.data import DataNotFoundError, Dataset, DataSpec
 from ...training.loop import History, fit, resolve_device, threads
-from .schema import ARMS
+from .schema import ARMS, arm_values
 
-__all__ = ["MODELS", "MODEL_LABELS", "Net", "Measure", "SpectraSetting", "ArmSetting", "Results", "run",
+__all__ = ["MODELS", "MODEL_LABELS", "Net", "Measure", "SpectraSetting", "ArmSetting", "Results", "run", "density_epochs",
+           "shape_readings", "spectra_settings", "arm_setting",
            "resolve_dataset", "build_model", "weight_layers", "curvature", "spectrum", "snapshot_epochs",
            "spectra_run", "arm_run", "make_penalty", "depths", "distances", "closest", "runner_up_gap", "series",
            "spearman_table", "outlier_table", "outlier_series", "ggn_gap", "column"]
 
 #: the two models of the spectra experiments, in the order the page shows them
 MODELS = ("mlp", "lenet5")
-MODEL_LABELS = {"mlp": "MLP", "lenet5": "LeNet"}
+MODEL_LABELS = {"mlp": "MLP", "lenet5": "LeNet", "smooth": "smooth MLP"}
 
 
 # ---------------------------------------------------------------------------
@@ -70,18 +72,20 @@ def resolve_dataset(name: str, fallback: str | None, root: str | None) -> tuple[
 
 @dataclass(frozen=True)
 class Net:
-    """Which network: ``"mlp"`` (ReLU, hidden ``widths``) or ``"lenet5"`` (channel multiplier ``lenet_width``)."""
+    """Which network: ``"mlp"`` (hidden ``widths``, ``activation``) or ``"lenet5"`` (channel
+    multiplier ``lenet_width``; ReLU and max-pooling)."""
 
     model: str
     widths: tuple[int, ...]
     lenet_width: int
+    activation: str = "relu"
 
 
 def build_model(net: Net, ds: Dataset, *, seed: int) -> nn.Module:
-    """The chapter's MLP (ReLU, ``net.widths``) or LeNet (``input_size`` from the data)."""
+    """The chapter's MLP (``net.widths``, ``net.activation``) or LeNet (``input_size`` from the data)."""
     if net.model == "mlp":
         return models.build("mlp", in_features=int(np.prod(ds.input_shape)), widths=list(net.widths),
-                            out_features=ds.num_classes, activation="relu", seed=seed)
+                            out_features=ds.num_classes, activation=net.activation, seed=seed)
     return models.build("lenet5", in_channels=ds.input_shape[0], num_classes=ds.num_classes,
                         input_size=ds.input_shape[-1], width=net.lenet_width, seed=seed)
 
@@ -180,8 +184,10 @@ class Measure:
 @dataclass(frozen=True)
 class SpectraSetting:
     """One spectra run: ``net`` trained on ``data`` with SGD + momentum (constant ``lr``)
-    for ``epochs``, snapshots every ``every`` epochs; spectra exact up to
-    ``exact_max_dim`` parameters, else SLQ (``slq_probes`` x ``slq_steps``)."""
+    for ``epochs``. After every ``every`` epochs (and at 0 and the last) the top eigenvalue
+    and the trace of every block (matrix-free: the series of claim 1.3); at the epochs
+    ``density_at`` (and the last) every block's spectrum, exact up to ``exact_max_dim``
+    parameters, else SLQ (``slq_probes`` x ``slq_steps``) - fewer, larger snapshots."""
 
     net: Net
     data: DataSpec
@@ -193,6 +199,7 @@ class SpectraSetting:
     exact_max_dim: int
     slq_probes: int
     slq_steps: int
+    density_at: tuple[int, ...] = ()
 
 
 def snapshot_epochs(epochs: int, every: int) -> list[int]:
@@ -206,12 +213,25 @@ def snapshot_epochs(epochs: int, every: int) -> list[int]:
     return out if out[-1] == epochs else out + [epochs]
 
 
-@cached("hessian/spectra", version=2, ignore=("device",))
+def density_epochs(epochs: int, count: int) -> tuple[int, ...]:
+    """``count`` epochs spread evenly from 0 to ``epochs`` (both included when ``count >= 2``).
+
+    Example:
+        >>> density_epochs(10, 3), density_epochs(10, 1)
+        ((0, 5, 10), (10,))
+    """
+    if count <= 1:
+        return (epochs,)
+    return tuple(sorted({int(round(i * epochs / (count - 1))) for i in range(count)}))
+
+
+@cached("hessian/spectra", version=3, ignore=("device",))
 def spectra_run(*, setting: SpectraSetting, measure: Measure, seed: int, device: str) -> dict:
-    """Train ``setting.net`` on ``setting.data`` with SGD + momentum and take curvature
-    snapshots (:func:`curvature`) on ``measure.subset`` at :func:`snapshot_epochs`; at
-    the last one also the GGN spectra. ``seed``: the model's and the shuffling's.
-    Cached by everything but the device (results agree across devices up to rounding)."""
+    """Train ``setting.net`` on ``setting.data`` with SGD + momentum; on ``measure.subset``
+    take the series of top eigenvalue and trace of every block at :func:`snapshot_epochs`
+    (matrix-free, ``measure``'s budgets), every block's spectrum at ``setting.density_at``
+    and the last epoch (:func:`curvature`), and at the last one also the GGN spectra.
+    ``seed``: the model's and the shuffling's. Cached by everything but the device."""
     s = setting
     ds = s.data.load()
     sub = measure.subset.load()
@@ -220,24 +240,29 @@ def spectra_run(*, setting: SpectraSetting, measure: Measure, seed: int, device:
     exact = dim <= s.exact_max_dim
     dev = torch.device(device)
     batch = (sub.train[0].to(dev), sub.train[1].to(dev))
-    snaps = snapshot_epochs(s.epochs, s.every)
-    kw = dict(exact=exact, slq_probes=s.slq_probes, slq_steps=s.slq_steps, trace_matvecs=measure.trace_matvecs,
+    series_at = snapshot_epochs(s.epochs, s.every)
+    dens_at = sorted(set(s.density_at) | {s.epochs})
+    kw = dict(slq_probes=s.slq_probes, slq_steps=s.slq_steps, trace_matvecs=measure.trace_matvecs,
               eig_tol=measure.eig_tol, seed=measure.seed, max_dim=max(s.exact_max_dim, 1))
+    series: list[dict] = []
     snapshots: list[dict] = []
     ggn: dict = {}
 
     def callback(m: nn.Module, epoch: int, history: History) -> dict:
-        if epoch in snaps:
-            snapshots.append(curvature(m, batch, **kw))
-            if epoch == s.epochs:
-                ggn.update(curvature(m, batch, kind="ggn", what=("density",), **kw))
+        if epoch in series_at:
+            series.append(curvature(m, batch, exact=False, what=("eig", "trace"), **kw))
+        if epoch in dens_at:
+            snapshots.append(curvature(m, batch, exact=exact, what=("density",), **kw))
+        if epoch == s.epochs:
+            ggn.update(curvature(m, batch, kind="ggn", exact=exact, what=("density",), **kw))
         return {}
 
     opt = torch.optim.SGD(net.parameters(), lr=s.lr, momentum=s.momentum)
     hist = fit(net, ds.train, test=ds.test, epochs=s.epochs, optimizer=opt, batch_size=s.batch_size, seed=seed,
                device=dev, callbacks=[callback])
-    return {"layers": list(weight_layers(net)), "epochs": snaps, "snapshots": snapshots, "ggn": ggn,
-            "exact": exact, "dim": dim, "num_classes": ds.num_classes, "history": hist.to_dict()}
+    return {"layers": list(weight_layers(net)), "epochs": dens_at, "snapshots": snapshots, "series_epochs": series_at,
+            "series": series, "ggn": ggn, "exact": exact, "dim": dim, "num_classes": ds.num_classes,
+            "history": hist.to_dict()}
 
 
 def depths(layers: Sequence[str]) -> np.ndarray:
@@ -294,25 +319,47 @@ def runner_up_gap(dist: np.ndarray) -> float:
 
 
 def series(run: dict, block: str, key: str) -> np.ndarray:
-    """``key`` (``"lmax"`` or ``"trace"``) of ``block`` at every snapshot."""
-    return np.array([s[block][key] for s in run["snapshots"]], dtype=float)
+    """``key`` (``"lmax"`` or ``"trace"``) of ``block`` at every epoch of ``run["series_epochs"]``."""
+    return np.array([s[block][key] for s in run["series"]], dtype=float)
 
 
 def spearman_table(run: dict, *, skip: float) -> dict[str, dict[str, float]]:
-    """Spearman correlation with the epoch of lambda_max and trace, per block,
-    over the snapshots after the first ``skip`` fraction of the epochs (NaN with
-    fewer than 3 snapshots left or a constant series)."""
+    """Spearman correlation with the epoch of lambda_max and trace, per block, over the
+    series after the first ``skip`` fraction of the epochs, with its one-sided p-value
+    against "no decrease" (``<key>_p``: :func:`scipy.stats.spearmanr`'s t approximation,
+    close to the exact permutation p at 8 or more snapshots, and 0 for a strictly monotone fall);
+    ``n``: the snapshots used. NaN with fewer than 3 snapshots or a constant series."""
     from scipy.stats import spearmanr
 
-    ep = np.asarray(run["epochs"], dtype=float)
+    ep = np.asarray(run["series_epochs"], dtype=float)
     keep = ep > skip * ep[-1]
     out: dict[str, dict[str, float]] = {}
     for block in [*run["layers"], "full"]:
-        out[block] = {}
+        out[block] = {"n": int(keep.sum())}
         for key in ("lmax", "trace"):
             v = series(run, block, key)[keep]
-            out[block][key] = float(spearmanr(ep[keep], v).statistic) if keep.sum() >= 3 and np.ptp(v) > 0 else math.nan
+            if keep.sum() >= 3 and np.ptp(v) > 0:
+                r = spearmanr(ep[keep], v, alternative="less")
+                out[block][key], out[block][f"{key}_p"] = float(r.statistic), float(r.pvalue)
+            else:
+                out[block][key], out[block][f"{key}_p"] = math.nan, math.nan
     return out
+
+
+def shape_readings(run: dict, *, floor: float = 1e-6) -> dict[str, Any]:
+    """Claims 1.1-1.2 (v2) on one run, at the last snapshot: the shape distance
+    (:func:`landscape.spectra.shape_distance`) of every layer's spectrum to the full one,
+    and of the two nulls - a point mass at zero, and the GOE's spectrum at the full
+    Hessian's size (its semicircle law, :func:`landscape.spectra.semicircle_quantiles`) -
+    to the full one; the layer closest in shape and its depth."""
+    snap = run["snapshots"][-1]
+    full = spectrum(snap["full"])
+    d = np.array([shape_distance(spectrum(snap[l]), full, floor=floor) for l in run["layers"]])
+    nulls = {"point mass at zero": shape_distance(np.zeros(1), full, floor=floor),
+             "GOE": shape_distance(semicircle_quantiles(int(snap["full"]["dim"])), full, floor=floor)}
+    i = int(np.argmin(d))
+    return {"layer": d, "median": float(np.median(d)), "nulls": nulls, "null_min": float(min(nulls.values())),
+            "closest": run["layers"][i], "closest_depth": float(depths(run["layers"])[i])}
 
 
 def outlier_table(run: dict, *, sigma: float, floor: float) -> dict[str, dict[str, dict[str, float]]]:
@@ -438,83 +485,126 @@ class Results:
     """What the hessian chapter measured.
 
     Attributes:
-        spec_data, reg_data: the data sets actually used (after the fallback).
+        spec_data: the data set of the spectra runs (after the fallback).
+        reg_data: regularizer data set (as asked) -> the one used (after the fallback).
         notes: why a requested data set was replaced (empty when none was).
-        runs: model (``"mlp"``, ``"lenet5"``) -> :func:`spectra_run`'s result (``layers``,
-            ``epochs``, ``snapshots``, ``ggn``, ``exact``, ``dim``, ``num_classes``, ``history``).
-        dists: model -> :func:`distances` (``"sound"``, ``"authors"``: snapshots x layers).
-        near: model -> :func:`closest`.
-        rho: model -> :func:`spearman_table`.
-        outliers: model -> :func:`outlier_table`.
-        outlier_series: model -> :func:`outlier_series`.
-        arms: arm -> one :func:`arm_run` result per seed.
+        seed_runs: model (``"mlp"``, ``"lenet5"``, ``"smooth"``: the MLP with a smooth
+            activation) -> one :func:`spectra_run` result per spectra seed.
+        runs: model -> the first seed's run (the figures, and the v1 rules, which used one seed).
+        shapes: model -> per seed, :func:`shape_readings` (claims 1.1-1.2, v2).
+        rho: model -> per seed, :func:`spearman_table` (claim 1.3).
+        outliers: model -> per seed, :func:`outlier_table` (claim 1.4).
+        dists, near: model -> :func:`distances` and :func:`closest` of the first seed (v1, and figures).
+        outlier_series: model -> :func:`outlier_series` of the first seed.
+        arm_sets: regularizer data set -> arm -> one :func:`arm_run` result per seed.
         reg_tensors, reg_middle: the parameter tensors of the arms' model, and its middle ones.
     """
 
     spec_data: str
-    reg_data: str
-    runs: dict[str, dict]
+    reg_data: dict[str, str]
+    seed_runs: dict[str, list[dict]]
+    shapes: dict[str, list[dict]]
+    rho: dict[str, list[dict]]
+    outliers: dict[str, list[dict]]
     dists: dict[str, dict[str, np.ndarray]]
     near: dict[str, dict[str, dict[str, tuple[str, float]]]]
-    rho: dict[str, dict[str, dict[str, float]]]
-    outliers: dict[str, dict[str, dict[str, dict[str, float]]]]
-    arms: dict[str, list[dict]]
+    arm_sets: dict[str, dict[str, list[dict]]]
     outlier_series: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     reg_tensors: tuple[str, ...] = ()
     reg_middle: tuple[str, ...] = ()
 
     @property
+    def runs(self) -> dict[str, dict]:
+        """The first seed's run of the MLP and the LeNet."""
+        return {m: self.seed_runs[m][0] for m in MODELS if m in self.seed_runs}
+
+    @property
+    def arms(self) -> dict[str, list[dict]]:
+        """The arms of the first regularizer data set."""
+        return next(iter(self.arm_sets.values()))
+
+    @property
+    def reg_name(self) -> str:
+        """The first regularizer data set actually used."""
+        return next(iter(self.reg_data.values()))
+
+    @property
     def classes(self) -> int:
         """C, the number of classes (of the spectra data set)."""
-        return int(next(iter(self.runs.values()))["num_classes"])
+        return int(next(iter(self.seed_runs.values()))[0]["num_classes"])
 
     def layers(self, model: str) -> list[str]:
         """The layers of ``model``, in forward order."""
-        return list(self.runs[model]["layers"])
+        return list(self.seed_runs[model][0]["layers"])
 
     @property
     def w1_median(self) -> dict[str, float]:
-        """Per model, the median over layers of the scaled W1 to the full spectrum at the last snapshot."""
+        """Per model (first seed), the median over layers of the scaled W1 to the full spectrum at the last snapshot (v1)."""
         return {m: float(np.median(d["sound"][-1])) for m, d in self.dists.items()}
 
     @property
     def gap(self) -> dict[str, float]:
-        """Per model, :func:`runner_up_gap` of the sound measure summed over training."""
+        """Per model (first seed), :func:`runner_up_gap` of the sound measure summed over the density snapshots (v1)."""
         return {m: runner_up_gap(d["sound"]) for m, d in self.dists.items()}
 
 
+def spectra_settings(p: Params, spec_data: str) -> dict[str, SpectraSetting]:
+    """The spectra runs' settings: the ReLU MLP, the LeNet, and the smooth MLP (only its last
+    epoch is read: series at the first and last epochs, spectra at the last)."""
+    data = DataSpec(spec_data, root=p.data_root, n_train=p.spec_n_train, seed=0)
+    base = dict(data=data, epochs=p.spec_epochs, batch_size=p.spec_batch_size, lr=p.spec_lr, momentum=p.momentum,
+                exact_max_dim=p.exact_max_dim, slq_probes=p.slq_probes, slq_steps=p.slq_steps)
+    dens = density_epochs(p.spec_epochs, p.density_snapshots)
+    return {
+        "mlp": SpectraSetting(net=Net("mlp", tuple(p.mlp_widths), p.lenet_width), every=p.spec_every, density_at=dens, **base),
+        "lenet5": SpectraSetting(net=Net("lenet5", tuple(p.mlp_widths), p.lenet_width), every=p.spec_every, density_at=dens, **base),
+        "smooth": SpectraSetting(net=Net("mlp", tuple(p.mlp_widths), p.lenet_width, activation=p.smooth_activation),
+                                 every=p.spec_epochs, density_at=(), **base),
+    }
+
+
+def arm_setting(p: Params, dataset: str, used: str) -> ArmSetting:
+    """The regularizer arms on ``dataset`` (``used``: the data set actually loaded), with its overrides."""
+    v = arm_values(p, dataset)
+    return ArmSetting(
+        net=Net(p.reg_model, tuple(p.mlp_widths), p.lenet_width),
+        data=DataSpec(used, root=p.data_root, n_train=v["reg_n_train"], n_test=v["reg_n_test"], seed=0),
+        epochs=v["reg_epochs"], batch_size=v["reg_batch_size"], lr=v["reg_lr"], momentum=p.momentum,
+        milestones=tuple(v["milestones"]), lr_gamma=v["lr_gamma"], weight_decay=v["weight_decay"], gamma=v["gamma"],
+        gamma_middle=v["gamma_middle"], num_probes=v["num_probes"], freq=v["freq"], sp=v["sp"])
+
+
 def run(p: Params) -> Results:
-    """Every experiment of the chapter, from the cache when warm: the spectra runs of
-    the MLP and the LeNet, their analysis, and every arm and seed of the regularizer."""
+    """Every experiment of the chapter, from the cache when warm: the spectra runs (every
+    model and spectra seed) and every arm and seed of the regularizer on every regularizer
+    data set - independent units, ``p.workers`` at a time - and their readings."""
     with threads(p.threads):
         device = str(resolve_device(p.device))
         spec_data, spec_note = resolve_dataset(p.spec_dataset, p.fallback_dataset, p.data_root)
-        reg_data, reg_note = resolve_dataset(p.reg_dataset, p.fallback_dataset, p.data_root)
+        used = {d: resolve_dataset(d, p.fallback_dataset, p.data_root) for d in p.reg_datasets}
         measure = lambda name: Measure(DataSpec(name, root=p.data_root, per_class=p.per_class, seed=0),
                                        trace_matvecs=p.trace_matvecs, eig_tol=p.eig_tol, seed=p.curvature_seed)
-        spectra = lambda model: SpectraSetting(
-            net=Net(model, tuple(p.mlp_widths), p.lenet_width),
-            data=DataSpec(spec_data, root=p.data_root, n_train=p.spec_n_train, seed=0), epochs=p.spec_epochs,
-            every=p.spec_every, batch_size=p.spec_batch_size, lr=p.spec_lr, momentum=p.momentum,
-            exact_max_dim=p.exact_max_dim, slq_probes=p.slq_probes, slq_steps=p.slq_steps)
-        runs = {m: spectra_run(setting=spectra(m), measure=measure(spec_data), seed=p.spec_seed, device=device)
-                for m in MODELS}
-        dists = {m: distances(r, eps=p.auth_eps, bins=p.auth_bins, sigma2=p.auth_sigma2) for m, r in runs.items()}
-        arms = ArmSetting(
-            net=Net(p.reg_model, tuple(p.mlp_widths), p.lenet_width),
-            data=DataSpec(reg_data, root=p.data_root, n_train=p.reg_n_train, n_test=p.reg_n_test, seed=0),
-            epochs=p.reg_epochs, batch_size=p.reg_batch_size, lr=p.reg_lr, momentum=p.momentum,
-            milestones=tuple(p.milestones), lr_gamma=p.lr_gamma, weight_decay=p.weight_decay, gamma=p.gamma,
-            gamma_middle=p.gamma_middle, num_probes=p.num_probes, freq=p.freq, sp=p.sp)
-        shown = build_model(arms.net, arms.data.load(), seed=0)
+        settings = spectra_settings(p, spec_data)
+        calls = [(spectra_run, dict(setting=settings[m], measure=measure(spec_data), seed=s, device=device))
+                 for m in settings for s in p.spec_seeds]
+        arm_calls = [(arm_run, dict(arm=arm, setting=arm_setting(p, d, used[d][0]), measure=measure(used[d][0]), seed=s,
+                                    device=device)) for d in p.reg_datasets for arm in p.arms for s in p.seeds]
+        done = compute(calls + arm_calls, workers=p.workers)
+        seed_runs = {m: done[i * len(p.spec_seeds):(i + 1) * len(p.spec_seeds)] for i, m in enumerate(settings)}
+        arm_done = iter(done[len(calls):])
+        arm_sets = {d: {arm: [next(arm_done) for _ in p.seeds] for arm in p.arms} for d in p.reg_datasets}
+        first = {m: seed_runs[m][0] for m in MODELS}
+        dists = {m: distances(r, eps=p.auth_eps, bins=p.auth_bins, sigma2=p.auth_sigma2) for m, r in first.items()}
+        shown = build_model(arm_setting(p, p.reg_datasets[0], used[p.reg_datasets[0]][0]).net,
+                            DataSpec(used[p.reg_datasets[0]][0], root=p.data_root, seed=0).load(), seed=0)
+        notes = [spec_note, *(n for _, n in used.values())]
         return Results(
-            spec_data=spec_data, reg_data=reg_data, runs=runs, dists=dists,
-            near={m: closest(r["layers"], dists[m]) for m, r in runs.items()},
-            rho={m: spearman_table(r, skip=p.rho_skip) for m, r in runs.items()},
-            outliers={m: outlier_table(r, sigma=p.edge_sigma, floor=p.edge_floor) for m, r in runs.items()},
-            outlier_series={m: outlier_series(r, sigma=p.edge_sigma, floor=p.edge_floor) for m, r in runs.items()},
-            arms={arm: [arm_run(arm=arm, setting=arms, measure=measure(reg_data), seed=s, device=device) for s in p.seeds]
-                  for arm in p.arms},
-            notes=tuple(n for n in dict.fromkeys((spec_note, reg_note)) if n),
+            spec_data=spec_data, reg_data={d: u for d, (u, _) in used.items()}, seed_runs=seed_runs,
+            shapes={m: [shape_readings(r, floor=p.shape_floor) for r in rs] for m, rs in seed_runs.items() if m in MODELS},
+            rho={m: [spearman_table(r, skip=p.rho_skip) for r in rs] for m, rs in seed_runs.items() if m in MODELS},
+            outliers={m: [outlier_table(r, sigma=p.edge_sigma, floor=p.edge_floor) for r in rs] for m, rs in seed_runs.items()},
+            dists=dists, near={m: closest(r["layers"], dists[m]) for m, r in first.items()},
+            outlier_series={m: outlier_series(r, sigma=p.edge_sigma, floor=p.edge_floor) for m, r in first.items()},
+            arm_sets=arm_sets, notes=tuple(n for n in dict.fromkeys(notes) if n),
             reg_tensors=tuple(n for n, _ in shown.named_parameters()), reg_middle=tuple(middle_params(shown)))

@@ -141,7 +141,7 @@ def plot_outliers(results: Results, *, slack: int):
         blocks = [*run["layers"], "full"]
         x = np.arange(len(blocks))
         for k, (kind, lab) in enumerate((("hessian", "H_ll"), ("ggn", "G_ll (Gauss-Newton)"))):
-            ax.bar(x + (k - 0.5) * 0.38, [results.outliers[m][kind][b]["count"] for b in blocks], 0.38, color=PALETTE[k], label=lab)
+            ax.bar(x + (k - 0.5) * 0.38, [results.outliers[m][0][kind][b]["count"] for b in blocks], 0.38, color=PALETTE[k], label=lab)
         ax.axhspan(classes - slack, classes + slack, color="0.88", zorder=0)
         ax.axhline(classes, color="black", lw=1, label=f"C = {classes}")
         ax.set_xticks(x, blocks, fontsize=8)
@@ -166,7 +166,7 @@ def plot_flattening(results: Results, *, skip: float):
     runs = results.runs
     fig, axes = plt.subplots(len(runs), 2, figsize=(10.5, 2.9 * len(runs)), squeeze=False, dpi=FIG_DPI)
     for r, (m, run) in enumerate(runs.items()):
-        ep = np.asarray(run["epochs"])
+        ep = np.asarray(run["series_epochs"])
         for c, (key, lab) in enumerate((("lmax", "top eigenvalue"), ("trace", "trace"))):
             ax = axes[r, c]
             for k, b in enumerate(run["layers"]):
@@ -194,7 +194,7 @@ def plot_arms(results: Results, *, model: str):
             ax.plot(np.full(len(v), i) + np.linspace(-0.12, 0.12, len(v)), v, "o", color=ARM_COLOURS[arm], alpha=0.45, ms=4)
         ax.set_xticks(range(len(arms)), [ARM_SHORT[a] for a in arms], fontsize=8)
         ax.set(ylabel=lab)
-    fig.suptitle(f"The trace regularizer (the paper's regularization table): {MODEL_LABELS[model]} on {results.reg_data}, "
+    fig.suptitle(f"The trace regularizer (the paper's regularization table): {MODEL_LABELS[model]} on {results.reg_name}, "
                  f"{len(next(iter(arms.values())))} seeds; SGD + L2, + trace penalty, + both, + middle-layer penalty", fontsize=10)
     fig.tight_layout()
     return fig
@@ -218,7 +218,7 @@ def plot_arm_curves(results: Results, arm: str):
         ax.set(xlabel="epoch", ylabel="test accuracy (%)")
     axes[0].plot([], [], color="0.7", label="other arms (mean)")
     axes[0].legend(fontsize=8, loc="lower right")
-    axes[0].set_title(f"{ARMS[arm][0]} ({results.reg_data})")
+    axes[0].set_title(f"{ARMS[arm][0]} ({results.reg_name})")
     axes[1].set_title("second half, zoomed")
     fig.tight_layout()
     return fig

@@ -16,8 +16,8 @@ from ...experiment.params import Params
 from ...experiment.records import claims_record, provenance, read_record, record_path, write_record
 from .experiments import Results, column
 
-__all__ = ["PAPER_SCALE_JSON", "RECORD_PARAMS", "paper_scale_record", "save_paper_scale", "load_paper_scale",
-           "record_gpu_run"]
+__all__ = ["PAPER_SCALE_JSON", "RECORD_PARAMS", "paper_scale_record", "paper_scale_verdicts", "save_paper_scale",
+           "load_paper_scale", "record_gpu_run"]
 
 #: where a gpu-profile run leaves its record
 PAPER_SCALE_JSON = record_path("hessian")
@@ -29,15 +29,42 @@ RECORD_PARAMS = ("reg_model", "reg_epochs", "reg_batch_size", "reg_lr", "milesto
 
 def paper_scale_record(results: Results, claims: Sequence[Claim], p: Params, *, device: torch.device,
                        seconds: float) -> dict:
-    """What a run at the paper's scale found (see the module's docstring)."""
+    """What a run at the paper's scale found (see the module's docstring): ``rules`` ``"v2"``;
+    per regularizer data set and arm the seeds' test accuracy, lambda_max and trace
+    (``arm_sets``; ``arms``: the first data set's); the claims - 1.1-1.4 once (on the spectra
+    data set), 1.5-1.6 once per regularizer data set (``setting``) - with their v1 verdicts."""
+    from .claims import claims_by_setting
+
     values = p.as_dict()
+    arm_sets = {d: {arm: {k: column(runs, k).tolist() for k in ("acc", "lmax", "trace")} for arm, runs in arms.items()}
+                for d, arms in results.arm_sets.items()}
+    rows = []
+    for c, row in zip(claims, claims_record(claims)):
+        if c.id in ("1.5", "1.6"):
+            continue
+        rows.append({**row, "setting": results.spec_data, "v1": c.v1.verdict if c.v1 is not None else None})
+    for d, (c15, c16) in claims_by_setting(results, p).items():
+        for c, row in zip((c15, c16), claims_record((c15, c16))):
+            rows.append({**row, "setting": results.reg_data.get(d, d), "mde": c.mde,
+                         "manipulation": None if c.manipulation is None else c.manipulation.passed})
     return {
-        **provenance(profile=p.profile, device=device, seconds=seconds, threads=p.threads),
+        **provenance(profile=p.profile, device=device, seconds=seconds, threads=p.threads), "rules": "v2",
         "reg_data": results.reg_data, "spec_data": results.spec_data,
-        "params": {k: values[k] for k in RECORD_PARAMS},
-        "arms": {arm: {k: column(runs, k).tolist() for k in ("acc", "lmax", "trace")} for arm, runs in results.arms.items()},
-        "claims": claims_record(claims),
+        "params": {**{k: values[k] for k in RECORD_PARAMS}, "reg_overrides": values["reg_overrides"],
+                   "spec_seeds": values["spec_seeds"], "slq_steps": values["slq_steps"], "slq_probes": values["slq_probes"]},
+        "arm_sets": arm_sets, "arms": next(iter(arm_sets.values())),
+        "claims": rows,
     }
+
+
+def paper_scale_verdicts(record: dict | None) -> dict[str, list[tuple[str, str]]]:
+    """``{claim id: [(setting, verdict), ...]}`` of a v2 record (empty for none, or for a record of the v1 rules)."""
+    if not record or record.get("rules") != "v2":
+        return {}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in record["claims"]:
+        out.setdefault(str(c["id"]), []).append((str(c.get("setting", "")), c["verdict"]))
+    return out
 
 
 def save_paper_scale(record: dict, path: str | Path | None = None) -> Path:
