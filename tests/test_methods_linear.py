@@ -334,3 +334,32 @@ def test_dead_units_stay_dead_without_additive_noise():
     out = L.train_gd(ws, x, y, lr=0.05, iterations=3000, noise=L.Noise("gradient", 0.2, anneal=0.55, stop=1000), record_every=500, generator=_gen(0))
     assert out["loss"][:, -1].tolist() == pytest.approx([l2] * 3, rel=1e-6)
     assert torch.all(out["numerical_rank"][:, -1] == 2)
+
+
+# --- the start's product norm (claim 3.3 of the trajectories chapter, v2) ---------------------
+
+
+def test_rms_product_norm_matches_the_gaussian_start_on_average():
+    dims = [8, 3, 3, 8]
+    norms = torch.linalg.matrix_norm(L.product(L.init_batch(dims, "gaussian", list(range(4000)), scale=0.5,
+                                                                      dtype=torch.float64)))
+    assert float((norms ** 2).mean().sqrt()) == pytest.approx(L.rms_product_norm(dims, 0.5), rel=0.05)
+    assert L.rms_product_norm([4, 2, 2, 2, 5], 0.01) == pytest.approx(1e-8 * 5 ** 0.5)
+    with pytest.raises(ValueError, match="scale"):
+        L.rms_product_norm(dims, -1.0)
+
+
+def test_scale_to_product_norm_sets_each_runs_norm_and_keeps_direction():
+    ws = L.init_batch([6, 3, 3, 3, 6], "gaussian", [0, 1, 2], scale=0.01, dtype=torch.float64)
+    out = L.scale_to_product_norm(ws, 2e-3)
+    before, after = L.product(ws), L.product(out)
+    assert torch.allclose(torch.linalg.matrix_norm(after), torch.full((3,), 2e-3, dtype=torch.float64), rtol=1e-12)
+    unit = lambda w: w / torch.linalg.matrix_norm(w)[:, None, None]
+    assert torch.allclose(unit(after), unit(before), atol=1e-12)                  # same direction, same effective rank
+    ratio = [float(torch.linalg.matrix_norm(o[0]) / torch.linalg.matrix_norm(w[0])) for o, w in zip(out, ws)]
+    assert max(ratio) == pytest.approx(min(ratio))                                # one factor for every layer
+    assert torch.equal(L.product(ws), before)                                # inputs unchanged
+    with pytest.raises(ValueError, match="norm"):
+        L.scale_to_product_norm(ws, 0.0)
+    with pytest.raises(ValueError, match="zero"):
+        L.scale_to_product_norm(L.init_batch([6, 3, 6], "zero", [0, 1], dtype=torch.float64), 1.0)

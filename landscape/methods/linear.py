@@ -25,7 +25,8 @@ Weights are lists of tensors ``[W_1, ..., W_H]``, ``W_l`` of shape
 - Loss and optimum: :func:`loss`, :func:`optimum`, :func:`relative_gap`,
   :func:`critical_values`, :func:`hessian_eigenvalues`.
 - Initializations: :func:`init_weights` (``gaussian``, ``deficient``, ``zero``),
-  :func:`init_batch`.
+  :func:`init_batch`, and the scale of the start's product: :func:`rms_product_norm`,
+  :func:`scale_to_product_norm` (the same initial product norm at every depth).
 - Noise: :class:`Noise` (kind, magnitude, annealing, stop), and the injectors
   :func:`gradient_noise`, :func:`dropout_mask`, :func:`weight_noise`,
   :func:`additive_noise` (inputs and labels).
@@ -63,7 +64,7 @@ __all__ = [
     # loss and optimum
     "loss", "optimum", "relative_gap", "critical_values", "hessian_eigenvalues",
     # initializations
-    "INITS", "init_weights", "init_batch",
+    "INITS", "init_weights", "init_batch", "rms_product_norm", "scale_to_product_norm",
     # noise
     "NOISE_KINDS", "Noise", "gradient_noise", "dropout_mask", "weight_noise", "additive_noise",
     # training
@@ -330,6 +331,59 @@ def init_batch(dims: Sequence[int], kind: str, seeds: Sequence[int], **kwargs) -
         raise ValueError("Invalid seeds: an empty list")
     per = [init_weights(dims, kind, generator=torch.Generator().manual_seed(int(s)), **kwargs) for s in seeds]
     return [torch.stack([p[l] for p in per]) for l in range(len(per[0]))]
+
+
+def rms_product_norm(dims: Sequence[int], scale: float) -> float:
+    r"""The root-mean-square Frobenius norm of the product at a ``gaussian`` start,
+    :math:`\sqrt{E\,\|W_H \cdots W_1\|_F^2} = \text{scale}^H \sqrt{d_H}`.
+
+    With independent :math:`(W_l)_{ij} \sim N(0, s^2 / d_{l-1})`, for a fixed vector
+    :math:`v`, :math:`E\,\|W_l v\|^2 = (d_l s^2 / d_{l-1}) \|v\|^2`; so
+    :math:`E\,\|W e_j\|^2 = s^{2H} d_H / d_0` for each of the :math:`d_0` basis vectors
+    :math:`e_j`, and :math:`E\,\|W\|_F^2 = s^{2H} d_H`. A fixed per-layer scale therefore
+    puts the product at a norm that shrinks geometrically with the depth :math:`H`
+    (``scale`` 0.01: :math:`10^{-4}\sqrt{d_H}` at :math:`H = 2`, :math:`10^{-8}\sqrt{d_H}` at :math:`H = 4`).
+
+    Example:
+        >>> rms_product_norm([8, 3, 3, 8], 0.01) == 0.01 ** 3 * 8 ** 0.5
+        True
+    """
+    dims = _check_dims(dims)
+    if not scale >= 0:
+        raise ValueError(f"Invalid scale: {scale} (must be >= 0)")
+    return float(scale) ** (len(dims) - 1) * math.sqrt(dims[-1])
+
+
+def scale_to_product_norm(weights: Weights, norm: float) -> list[torch.Tensor]:
+    r"""The weights with every layer multiplied by the same factor, so that the product has
+    Frobenius norm ``norm`` exactly (each run of a batch on its own):
+
+    .. math::
+
+        W_l \leftarrow c\, W_l, \qquad c = \big(\text{norm} / \|W_H \cdots W_1\|_F\big)^{1/H},
+
+    so the product becomes :math:`c^H W = \text{norm}\; W / \|W\|_F`: the same direction,
+    rank and singular-value ratios (the effective rank does not change), and the layers keep
+    their relative sizes. New tensors; the inputs are not changed.
+
+    Raises:
+        ValueError: ``norm`` not positive, or a run whose product is zero or not finite
+            (no factor can give it a norm).
+
+    Example:
+        >>> ws = init_weights([4, 3, 3, 4], "gaussian", generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> round(float(torch.linalg.matrix_norm(product(scale_to_product_norm(ws, 1e-6)))), 18)
+        1e-06
+    """
+    ws = _as_weights(weights)
+    if not (isinstance(norm, (int, float)) and math.isfinite(norm) and norm > 0):
+        raise ValueError(f"Invalid norm: {norm!r} (must be a positive number)")
+    current = torch.linalg.matrix_norm(product(ws).double())
+    if not bool((torch.isfinite(current) & (current > 0)).all()):
+        raise ValueError("Invalid weights: a product that is zero or not finite (no scale gives it a norm)")
+    c = (norm / current) ** (1.0 / len(ws))
+    c = c[..., None, None].to(ws[0].dtype)
+    return [w.detach() * c for w in ws]
 
 
 # --- noise -----------------------------------------------------------------------

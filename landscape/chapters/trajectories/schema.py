@@ -1,10 +1,10 @@
 """The trajectories chapter's parameters (its notebook's parameters cell holds the defaults);
-the last block holds the decision rules of claims 3.1-3.3."""
+the last block holds the decision rules of claims 3.1-3.3 (v1's and v2's)."""
 
 from __future__ import annotations
 
 from ...experiment.params import Param, Rule, Schema
-from ..common import DEVICE, PROFILE, SEEDS
+from ..common import DEVICE, PROFILE, SEEDS, THREADS
 from .experiments import INITS
 
 SCHEMA = Schema(
@@ -17,6 +17,8 @@ SCHEMA = Schema(
     profile=PROFILE,
     device=DEVICE,
     seeds=SEEDS,
+    threads=THREADS,
+    workers=Param(int, "processes computing independent batches of runs at once (results do not depend on it)", low=1, high=64),
     # synthetic data
     d_in=Param(int, "input dimension of the synthetic regression", low=2, high=256),
     d_out=Param(int, "output dimension of the synthetic regression", low=2, high=256),
@@ -37,6 +39,8 @@ SCHEMA = Schema(
     small_scale=Param(float, "per-layer scale of the small start, near the zero saddle", low=0.0, high=10.0),
     dead_units=Param(int, "hidden units switched off in the exactly rank-deficient start", low=1, high=256),
     claim_init=Param(str, "the start on which claims 3.1-3.3 are decided", choices=INITS),
+    start_norm=Param(float, "claim 3.3 (v2): Frobenius norm of the initial product at every depth (None: the small start's "
+                     "root-mean-square norm at `depth`, small_scale^depth sqrt(d_out))", low=1e-300, high=1e6, nullable=True),
     # noise
     grad_noise=Param(float, "gradient noise: standard deviation at step 0", low=0.0, high=100.0),
     grad_anneal=Param(float, "gradient noise: variance decays as (1 + t)^-gamma (Neelakantan et al. 2015)", low=0.0, high=10.0),
@@ -57,6 +61,9 @@ SCHEMA = Schema(
     real_runs=Param(int, "seeds used on the real data (the first ones of seeds)", low=1, high=1000),
     # decision rules
     gap_tol=Param(float, "a run reaches the optimum when (L - L*) / L* <= gap_tol", low=0.0, high=1.0),
-    rank_margin=Param(float, "claims 3.1/3.3: noise's effective rank must exceed noiseless by more than this (and beyond noise)", low=-10.0, high=10.0),
+    rank_margin=Param(float, "claims 3.1/3.3: noise's effective rank must exceed noiseless by more than this (v1: the difference, "
+                      "beyond noise; v2: the lower end of the paired interval)", low=-10.0, high=10.0),
+    min_rise=Param(float, "claims 3.1/3.3 (v2): a kind whose paired difference + 2 SE is below this shows no meaningful rise "
+                   "(not reproduced)", low=0.0, high=10.0),
     success_margin=Param(float, "claim 3.2: noise's success fraction must exceed noiseless by more than this (and beyond noise)", low=-1.0, high=1.0),
 )
