@@ -17,7 +17,8 @@ from ...experiment.params import Params
 from ...experiment.stats import difference, paired_difference
 from ...experiment.style import PALETTE, png, suptitle
 from ...methods import linear
-from .experiments import KINDS, INITS, Results, dims, init_spec, rank_differences, summary, synthetic_data, train_data
+from .experiments import (KINDS, INITS, Results, dims, init_spec, paired_rank_differences, rank_differences, summary,
+                          synthetic_data, train_data)
 
 __all__ = ["LABELS", "COLOURS", "show", "small", "kind_curves", "magnitude_curves", "plot_trajectories", "plot_landscape",
            "plot_magnitude", "plot_depths", "plot_time_to_gap", "live_figure", "success_table", "overview", "hessian_table"]
@@ -153,8 +154,10 @@ def _se(v: np.ndarray) -> float:
     return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
-def plot_depths(by_depth: Mapping[int, Mapping[str, dict]], gap_tol: float, *, title: str):
-    """Fraction within the gap and effective-rank difference (noise minus none, +- 2 s.e.) at each depth, grouped bars per kind."""
+def plot_depths(by_depth: Mapping[int, Mapping[str, dict]], gap_tol: float, *, title: str, paired: bool = False):
+    """Fraction within the gap and effective-rank difference (noise minus none, +- 2 s.e.) at each depth, grouped bars per kind;
+    with ``paired`` the difference and its s.e. are the per-seed paired ones (the v2 rule's), else of the means (v1's)."""
+    diff_of = paired_rank_differences if paired else rank_differences
     fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
     depths = list(by_depth)
     kinds = ["none", *KINDS]
@@ -164,7 +167,7 @@ def plot_depths(by_depth: Mapping[int, Mapping[str, dict]], gap_tol: float, *, t
         succ = [summary(by_depth[d][k], gap_tol)["success"] for d in depths]
         a.bar(xs, [s.mean() for s in succ], w, yerr=[_se(s) for s in succ], color=COLOURS[k], label=LABELS[k], capsize=1.5)
         if k != "none":
-            diffs = [rank_differences(by_depth[d], gap_tol)[k] for d in depths]
+            diffs = [diff_of(by_depth[d], gap_tol)[k] for d in depths]
             b.bar(xs, [d.diff for d in diffs], w, yerr=[2 * d.stderr for d in diffs], color=COLOURS[k], label=LABELS[k], capsize=1.5)
     for ax in (a, b):
         ax.set_xticks(range(len(depths)), [f"H = {d}" for d in depths])
@@ -173,7 +176,7 @@ def plot_depths(by_depth: Mapping[int, Mapping[str, dict]], gap_tol: float, *, t
             a.text(i, 0.03, "no run reached $L^*$", ha="center", fontsize="x-small", color="grey")
     a.set(ylabel=f"fraction within {gap_tol:.0%} of $L^*$", ylim=(0, 1.05), title="reaching the global optimum")
     b.axhline(0, color="black", lw=0.8)
-    b.set(ylabel="effective rank: noise minus none", title="effective rank, noise minus none (+- 2 s.e.)")
+    b.set(ylabel="effective rank: noise minus none", title="effective rank, noise minus none (+- 2 s.e." + (", paired)" if paired else ")"))
     handles, labels = a.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(kinds), fontsize="x-small", frameon=False)
     _title(fig, title)

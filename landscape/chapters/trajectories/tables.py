@@ -17,7 +17,7 @@ from ...experiment.params import Params
 from .claims import claims_by_setting, rank_parts, success_parts
 from .experiments import KINDS, PROTOCOLS, Results, paired_rank_differences, success_by_kind, summary
 
-__all__ = ["kind_table", "depth_table", "setting_table", "null_table"]
+__all__ = ["kind_table", "depth_table", "setting_table", "null_table", "v2_numbers"]
 
 
 def kind_table(section: Mapping[str, dict], p: Params) -> pd.DataFrame:
@@ -35,8 +35,8 @@ def kind_table(section: Mapping[str, dict], p: Params) -> pd.DataFrame:
                      "within gap": float(summary(section[k], p.gap_tol)["success"].mean()),
                      "success diff (paired)": s.diff, "success MDE": s.mde, "3.2 (per kind)": v32[k].verdict})
     df = pd.DataFrame(rows)
-    df.attrs["formats"] = {c: "{:+.4f}" for c in ("rank rise (paired)", "lower", "upper", "success diff (paired)")}
-    df.attrs["formats"].update({"MDE": "{:.4f}", "success MDE": "{:.3f}", "within gap": "{:.2f}"})
+    df.attrs["formats"] = {c: "{:+.3g}" for c in ("rank rise (paired)", "lower", "upper", "success diff (paired)")}
+    df.attrs["formats"].update({"MDE": "{:.3g}", "success MDE": "{:.3f}", "within gap": "{:.2f}"})
     return df
 
 
@@ -81,3 +81,26 @@ def null_table(nulls: Sequence[Claim]) -> pd.DataFrame:
                         "the rule can fail": "yes" if c.verdict != "reproduced" else "NO"} for c in nulls])
     df.attrs["formats"] = {"measured": "{:+.4g}"}
     return df
+
+
+def v2_numbers(results: Results, p: Params) -> dict[str, float]:
+    """The v2 values the chapter's prose cites (glued as ``traj-v2-<name>``): per kind of noise on
+    the claims' start, the paired rank rise and the ends of its interval (``rise-<kind>``,
+    ``-lower``, ``-upper``) and the fraction within the gap (``success-<kind>``); the same rise on
+    the real data (``real-rise-<kind>``); and per protocol of claim 3.3 and depth the noiseless
+    fraction within the gap (``success-<protocol n>-h<depth>``, and at the shallowest and deepest depth
+    ``-shallowest``, ``-deepest``)."""
+    sec, gt = results.sections[results.claim_init], p.gap_tol
+    out: dict[str, float] = {"traj-v2-success-none": float(summary(sec["none"], gt)["success"].mean())}
+    for k, d in paired_rank_differences(sec, gt).items():
+        out.update({f"traj-v2-rise-{k}": d.diff, f"traj-v2-rise-{k}-lower": d.lower, f"traj-v2-rise-{k}-upper": d.upper,
+                    f"traj-v2-success-{k}": float(summary(sec[k], gt)["success"].mean())})
+    for k, d in paired_rank_differences(results.real[results.real_init], gt).items():
+        out[f"traj-v2-real-rise-{k}"] = d.diff
+    for i, name in enumerate(PROTOCOLS):
+        runs = results.protocol(name)
+        for d in runs:
+            out[f"traj-v2-success-{i}-h{d}"] = float(summary(runs[d]["none"], gt)["success"].mean())
+        out[f"traj-v2-success-{i}-shallowest"] = out[f"traj-v2-success-{i}-h{min(runs)}"]
+        out[f"traj-v2-success-{i}-deepest"] = out[f"traj-v2-success-{i}-h{max(runs)}"]
+    return {k: float(v) for k, v in out.items()}
