@@ -245,7 +245,11 @@ def success_table(results: Mapping[str, dict], gap_tol: float):
             "paired": f"{pe.diff:+.3g} +- {pe.stderr:.2g}" if pe is not None else "",
             "median steps to gap": float(np.nanmedian(s["time"])) if np.isfinite(s["time"]).any() else math.nan,
         })
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["formats"] = {"magnitude": "{:g}", "within gap": "{:.2f}", "full rank at end": "{:.2f}",
+                           "within gap | full rank": "{:.2f}", "within gap | deficient": "{:.2f}",
+                           "mean eff. rank": "{:.3f}", "median steps to gap": "{:.0f}"}
+    return df
 
 
 def overview(sections: Mapping[str, Mapping[str, dict]], gap_tol: float):
