@@ -77,23 +77,35 @@ MINIMUM = list(np.linspace(0.1, 1.0, N))
 #: 60 near zero and one negative: a saddle, less degenerate than SADDLE by 0.2
 SADDLE_60 = [1.0] + [0.0] * 60 + [-0.01] + [0.5] * 38
 SADDLE_70 = [1.0] + [0.0] * 70 + [-0.01] + [0.5] * 28
+#: an end point that is near-stationary and whose v_min search beats the random ones: a saddle by v2's (a) and (c)
+AT_SADDLE = {"grad_ratio": 1e-3, "decrease_min": 1e-4, "decrease_random": [1e-6] * 20, "gain": 0.001,
+             "capped_min": False, "alpha_min": 2.5}
+#: near-stationary, but v_min buys no more than a random direction: a flat minimum by (c)
+FLAT = {**AT_SADDLE, "decrease_min": 1e-6}
+#: not near-stationary: the gradient is still a tenth of the initial one
+MOVING = {**AT_SADDLE, "grad_ratio": 0.1}
+INIT = {"grad_ratio": 1.0, "decrease_min": 1e-2, "decrease_random": [1e-3] * 20}
 
 
-def synthetic(p, spectra: dict | None = None, gains: dict | None = None, ratios: dict | None = None) -> Results:
-    """The smallest Results the claims read: final spectra, escape gains and the semicircle fits' KS ratios
-    (the GOE controls' KS is 0.01, the Hessians' KS is ratio x 0.01)."""
+def synthetic(p, spectra: dict | None = None, gains: dict | None = None, ratios: dict | None = None,
+              checks: dict | None = None, perturbations: int = 3) -> Results:
+    """The smallest Results the claims read: final spectra, the v2 checks (default :data:`AT_SADDLE`),
+    escape gains (v1, and v2 in the checks), PGD's perturbations, the spectra and checks at
+    initialization, and the semicircle fits' KS ratios (the GOE controls' KS is 0.01, the Hessians'
+    ratio x 0.01)."""
     keys = [(o, s) for o in p.optimizers for s in p.seeds]
-    spectra = spectra or {}
-    gains = gains or {}
-    ratios = ratios or {}
-    runs = {k: {"eigenvalues": torch.tensor(spectra.get(k, SADDLE), dtype=torch.float64), "n_params": N} for k in keys}
+    spectra, gains, ratios, checks = spectra or {}, gains or {}, ratios or {}, checks or {}
+    runs = {k: {"eigenvalues": torch.tensor(spectra.get(k, SADDLE), dtype=torch.float64), "n_params": N,
+                "perturbations": perturbations if k[0] == "pgd" else 0} for k in keys}
     escapes = {k: {"gain": gains.get(k, 0.001)} for k in keys}
+    check = {k: {**checks.get(k, AT_SADDLE), "gain": gains.get(k, checks.get(k, AT_SADDLE)["gain"])} for k in keys}
     goe = {s: SimpleNamespace(ks=0.01) for s in p.seeds}
     final = {k: SimpleNamespace(ks=0.01 * ratios.get(k, 1.2)) for k in keys}
     semi = Semicircle(goe=goe, goe_eigs={}, init={s: SimpleNamespace(ks=0.1) for s in p.seeds}, final=final,
                       ratio_final={k: final[k].ks / goe[k[1]].ks for k in keys},
                       ratio_init={s: 10.0 for s in p.seeds})
-    return Results(runs, {}, escapes, semi)
+    inits = {s: torch.tensor(SADDLE_60, dtype=torch.float64) for s in p.seeds}
+    return Results(runs, inits, escapes, semi, checks=check, init_checks={s: INIT for s in p.seeds}, dataset=p.dataset)
 
 
 def by_id(claims):
@@ -104,56 +116,167 @@ def test_every_claim_reproduces_on_a_degenerate_saddle_that_escaping_does_not_im
     p = params()
     c = by_id(saddles.claims(synthetic(p), p))
     assert [c[i].verdict for i in ("5.1", "5.2", "5.3", "5.4")] == ["reproduced"] * 4
-    assert c["5.1"].value == 1.0 and c["5.1"].detail.startswith("15 of 15 runs; near-zero fractions 0.800-0.800")
-    assert c["5.2"].value == 0.0 and c["5.3"].value == pytest.approx(0.001) and c["5.4"].value == pytest.approx(1.2)
+    assert [c[i].v1.verdict for i in ("5.1", "5.2", "5.3", "5.4")] == ["reproduced"] * 4
+    assert c["5.1"].value == 1.0 and c["5.1"].detail.startswith("25 of 25 end points; (a) 1.00, (b) 1.00, (c) 1.00")
+    assert c["5.2"].value == pytest.approx(0.0, abs=1e-12) and c["5.3"].value == pytest.approx(0.001)
+    assert c["5.4"].value == pytest.approx(1.2)
+    assert all(c[i].change == saddles.claims_module.CHANGES[i] for i in c)
+    assert set(saddles.claims_module.NULLS) == {"5.1"} and c["5.1"].null_label
 
 
-def test_5_1_counts_the_runs_at_a_degenerate_saddle():
+# --- 5.1
+
+
+def test_5_1_v2_reproduces_at_saddles_and_its_null_the_strict_minimum_fails():
+    p = params(optimizers=["sgd", "adam"])
+    c = by_id(saddles.claims(synthetic(p), p))["5.1"]
+    assert (c.value, c.verdict) == (1.0, "reproduced")
+    # the null: the convex quadratic on the first run's magnitudes is stationary and degenerate, but no saddle
+    assert c.null == 0.0 and c.null_fails
+    null = c.extra["null"]
+    assert null["stationary"] and null["degenerate"] and not null["saddle"] and null["decrease_min"] == 0.0
+    (n,) = saddles.claims_module.null_claims(synthetic(p), p)
+    assert (n.id, n.value, n.verdict) == ("5.1", 0.0, "not reproduced")
+    # the baseline at initialization is reported: (b) and (c) hold there, (a) cannot
+    assert c.extra["init"]["stationary"] == 0.0 and c.extra["init"]["degenerate"] == 1.0
+    glue = saddles.claims_module.claim_glue([c], [n])
+    assert glue["claim-5.1-end-saddle"] == 1.0 and glue["claim-5.1-init-stationary"] == 0.0
+    assert glue["claim-5.1-null-verdict"] == "not reproduced"
+
+
+def test_5_1_v2_is_not_reproduced_at_flat_minima_and_says_how_many():
+    p = params(optimizers=["sgd", "adam"])
+    keys = [(o, s) for o in p.optimizers for s in p.seeds]
+    flat = synthetic(p, checks={k: FLAT for k in keys[:7]})                     # 7 of 10 flat minima
+    c = by_id(saddles.claims(flat, p))["5.1"]
+    assert (c.value, c.verdict) == (pytest.approx(0.3), "not reproduced")
+    assert c.extra["end"]["flat"] == pytest.approx(0.7) and c.extra["end"]["saddle"] == pytest.approx(0.3)
+    assert c.v1.verdict == "reproduced"                                          # v1 could not tell them apart
+    moving = synthetic(p, checks={k: MOVING for k in keys})                        # (a) fails: not converged
+    c = by_id(saddles.claims(moving, p))["5.1"]
+    assert (c.value, c.verdict, c.extra["end"]["flat"]) == (0.0, "not reproduced", 0.0)
+    minima = synthetic(p, spectra={k: MINIMUM for k in keys})                      # (b) and (c) fail
+    assert by_id(saddles.claims(minima, p))["5.1"].verdict == "not reproduced"
+
+
+def test_5_1_v2_is_inconclusive_without_a_finite_measure():
+    p = params(optimizers=["sgd"], seeds=[0, 1, 2, 3, 4])
+    nan = {("sgd", s): {**AT_SADDLE, "decrease_min": math.nan} for s in p.seeds}   # every line search gave NaN
+    c = by_id(saddles.claims(synthetic(p, checks=nan), p))["5.1"]
+    assert math.isnan(c.value) and c.verdict == "inconclusive"
+
+
+def test_5_1_v1_counts_the_runs_at_a_degenerate_saddle():
     p = params(optimizers=["sgd", "adam"], seeds=[0, 1])
     half = synthetic(p, spectra={("sgd", 0): MINIMUM, ("sgd", 1): MINIMUM})
-    c = by_id(saddles.claims(half, p))["5.1"]
+    c = by_id(saddles.claims_v1(half, p))["5.1"]
     assert (c.value, c.verdict) == (0.5, "not reproduced")                 # "most" is more than most_fraction = 0.5
-    three = synthetic(p, spectra={("sgd", 0): MINIMUM})
-    assert by_id(saddles.claims(three, p))["5.1"].verdict == "reproduced"
-    # degenerate but with no negative eigenvalue is not a saddle
-    no_negative = [1.0] + [0.0] * 99
-    c = by_id(saddles.claims(synthetic(p, spectra={k: no_negative for k in half.runs}), p))["5.1"]
+    assert by_id(saddles.claims_v1(synthetic(p, spectra={("sgd", 0): MINIMUM}), p))["5.1"].verdict == "reproduced"
+    no_negative = [1.0] + [0.0] * 99                                      # degenerate, no negative eigenvalue
+    c = by_id(saddles.claims_v1(synthetic(p, spectra={k: no_negative for k in half.runs}), p))["5.1"]
     assert (c.value, c.verdict) == (0.0, "not reproduced")
 
 
-def test_5_2_compares_pgd_with_the_plain_methods():
-    p = params(optimizers=["sgd", "pgd"], seeds=[0, 1])
-    far = synthetic(p, spectra={("pgd", 0): SADDLE_60, ("pgd", 1): SADDLE_60})
+# --- 5.2
+
+
+def test_5_2_compares_pgd_with_the_plain_methods_after_checking_that_pgd_perturbed():
+    p = params(optimizers=["sgd", "pgd"])
+    c = by_id(saddles.claims(synthetic(p), p))["5.2"]
+    assert c.value == pytest.approx(0.0, abs=1e-12) and c.verdict == "reproduced" and c.manipulation.passed
+    assert c.mde == pytest.approx(0.0, abs=1e-12)
+    far = synthetic(p, spectra={("pgd", s): SADDLE_60 for s in p.seeds})
     c = by_id(saddles.claims(far, p))["5.2"]
-    assert c.value == pytest.approx(0.2) and c.verdict == "not reproduced"
-    assert "PGD 0.600 vs plain 0.800" in c.detail
-    near = synthetic(p, spectra={("pgd", 0): SADDLE_70})                   # PGD 0.75 on average
+    assert c.value == pytest.approx(0.2) and c.verdict == "not reproduced" and "PGD 0.600 vs plain 0.800" in c.detail
+    near = synthetic(p, spectra={("pgd", 0): SADDLE_70, ("pgd", 1): SADDLE_70})   # PGD 0.76 on average
     c = by_id(saddles.claims(near, p))["5.2"]
-    assert c.value == pytest.approx(0.05) and c.verdict == "reproduced"     # <= pgd_gap_max = 0.1
+    assert c.value == pytest.approx(0.04) and c.verdict == "reproduced" and c.mde > 0
+
+
+def test_5_2_is_inconclusive_when_pgd_never_perturbed_or_is_missing():
+    p = params(optimizers=["sgd", "pgd"])
+    c = by_id(saddles.claims(synthetic(p, perturbations=0), p))["5.2"]
+    assert c.verdict == "inconclusive" and c.detail.startswith("treatment inactive: PGD perturbed failed")
+    assert c.v1.verdict == "reproduced"                                    # v1 had no manipulation check
     no_pgd = params(optimizers=["sgd", "adam"])
     c = by_id(saddles.claims(synthetic(no_pgd), no_pgd))["5.2"]
     assert math.isnan(c.value) and c.verdict == "inconclusive" and "needs 'pgd'" in c.detail
 
 
-def test_5_3_is_the_median_gain_of_escaping():
+def test_5_2_null_pgd_at_a_strict_minimum_fails():
+    p = params(optimizers=["sgd", "pgd"])
+    c = by_id(saddles.claims(synthetic(p, spectra={("pgd", s): MINIMUM for s in p.seeds}), p))["5.2"]
+    assert c.value == pytest.approx(0.8) and c.verdict == "not reproduced"
+
+
+# --- 5.3
+
+
+def test_5_3_v2_is_the_median_gain_as_a_share_of_the_decrease_training_achieved():
     p = params(optimizers=["sgd"], seeds=[0, 1, 2])
-    c = by_id(saddles.claims(synthetic(p, gains={("sgd", 0): 0.05, ("sgd", 1): 0.03, ("sgd", 2): -0.01}), p))["5.3"]
-    assert c.value == pytest.approx(0.03) and c.verdict == "not reproduced" and c.detail == "per run -1.00% to +5.00%"
-    c = by_id(saddles.claims(synthetic(p, gains={("sgd", 0): 0.05}), p))["5.3"]
+    big = {("sgd", 0): {**AT_SADDLE, "gain": 0.05}, ("sgd", 1): {**AT_SADDLE, "gain": 0.03},
+           ("sgd", 2): {**AT_SADDLE, "gain": -0.01}}
+    c = by_id(saddles.claims(synthetic(p, checks=big), p))["5.3"]
+    assert c.value == pytest.approx(0.03) and c.verdict == "not reproduced"
+    assert c.detail.startswith("per run -1.00% to +5.00% of the decrease training achieved")
+    assert c.v1.verdict == "reproduced"                                  # v1 read the (default) relative gains 0.001
+    c = by_id(saddles.claims(synthetic(p, checks={("sgd", 0): {**AT_SADDLE, "gain": 0.05}}), p))["5.3"]
     assert c.value == pytest.approx(0.001) and c.verdict == "reproduced"
-    diverged = {("sgd", s): math.nan for s in (0, 1, 2)}                   # every control diverged: no measure
-    assert by_id(saddles.claims(synthetic(p, gains=diverged), p))["5.3"].verdict == "inconclusive"
+
+
+def test_5_3_is_inconclusive_when_every_run_diverged_and_its_null_a_real_escape_fails():
+    p = params(optimizers=["sgd"], seeds=[0, 1, 2])
+    diverged = {("sgd", s): {**AT_SADDLE, "gain": math.nan} for s in p.seeds}
+    c = by_id(saddles.claims(synthetic(p, checks=diverged), p))["5.3"]
+    assert c.verdict == "inconclusive" and "no finite gain" in c.detail
+    # the null: a strict saddle, where escaping buys half of everything training did, must fail
+    strict = {("sgd", s): {**AT_SADDLE, "gain": 0.5} for s in p.seeds}
+    assert by_id(saddles.claims(synthetic(p, checks=strict), p))["5.3"].verdict == "not reproduced"
+
+
+def test_5_3_v1_is_the_median_relative_gain():
+    p = params(optimizers=["sgd"], seeds=[0, 1, 2])
+    c = by_id(saddles.claims_v1(synthetic(p, gains={("sgd", 0): 0.05, ("sgd", 1): 0.03, ("sgd", 2): -0.01}), p))["5.3"]
+    assert c.value == pytest.approx(0.03) and c.verdict == "not reproduced" and c.detail == "per run -1.00% to +5.00%"
+
+
+# --- 5.4
 
 
 def test_5_4_is_the_median_ks_ratio_to_the_goe_control():
-    p = params(optimizers=["sgd"], seeds=[0, 1, 2])
-    c = by_id(saddles.claims(synthetic(p, ratios={("sgd", 0): 30.0, ("sgd", 1): 40.0, ("sgd", 2): 1.0}), p))["5.4"]
-    assert c.value == pytest.approx(30.0) and c.verdict == "not reproduced"
-    assert "GOE median 0.0100; at initialization the ratio is 10" in c.detail
+    p = params(optimizers=["sgd"], seeds=[0, 1, 2, 3, 4])
+    far = {("sgd", s): 30.0 for s in (0, 1, 2)}
+    c = by_id(saddles.claims(synthetic(p, ratios=far), p))["5.4"]
+    assert c.value == pytest.approx(30.0) and c.verdict == "not reproduced" and c.v1.verdict == "not reproduced"
+    assert "GOE median 0.0100; at initialization the ratio is 10; 5 runs" in c.detail
     c = by_id(saddles.claims(synthetic(p, ratios={("sgd", 0): 30.0}), p))["5.4"]
     assert c.value == pytest.approx(1.2) and c.verdict == "reproduced"
-    nan = {("sgd", s): math.nan for s in (0, 1, 2)}                        # a fit that gave no distance
+    nan = {("sgd", s): math.nan for s in p.seeds}                          # a fit that gave no distance
     assert by_id(saddles.claims(synthetic(p, ratios=nan), p))["5.4"].verdict == "inconclusive"
+
+
+def test_5_4_null_the_goe_control_passes_and_a_spectrum_far_from_any_semicircle_fails():
+    from landscape import spectra
+
+    p = params(optimizers=["sgd"], seeds=[0, 1, 2, 3, 4])
+    goe = torch.linalg.eigvalsh(spectra.goe(200, seed=0))
+    two_points = torch.cat([torch.linspace(-1.1, -0.9, 100), torch.linspace(0.9, 1.1, 100)]).double()   # bimodal
+    ks = lambda e: spectra.fit_semicircle(e, trim=p.bulk_trim).ks
+    ratio = ks(two_points) / ks(goe)
+    c = by_id(saddles.claims(synthetic(p, ratios={("sgd", s): ratio for s in p.seeds}), p))["5.4"]
+    assert ratio > p.ks_ratio_max and c.verdict == "not reproduced"
+    c = by_id(saddles.claims(synthetic(p, ratios={("sgd", s): 1.0 for s in p.seeds}), p))["5.4"]
+    assert c.verdict == "reproduced"
+
+
+def test_claims_by_setting_decides_each_data_set():
+    p = params(optimizers=["sgd", "pgd"])
+    main = synthetic(p)
+    main.others = {"fashion-mnist": synthetic(p, spectra={("pgd", s): MINIMUM for s in p.seeds})}
+    per = saddles.claims_module.claims_by_setting(main, p)
+    assert list(per) == ["digits", "fashion-mnist"]
+    assert [c.verdict for c in per["digits"]] == ["reproduced"] * 4
+    assert by_id(per["fashion-mnist"])["5.2"].verdict == "not reproduced"
 
 
 # ------------------------------------------------------------------ the experiments' pieces
@@ -249,10 +372,48 @@ def test_a_tiny_run_glues_every_value_the_prose_cites():
     assert set(saddles.SMOKE_CHECKS) <= set(values)
     assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in values.values())
     claims = by_id(saddles.claims(results, p))
-    assert values["saddles-runs-saddle"] == claims["5.1"].value and values["saddles-pgd-gap"] == claims["5.2"].value
+    v1 = {i: c.v1 for i, c in claims.items()}
+    assert values["saddles-runs-saddle"] == v1["5.1"].value and values["saddles-pgd-gap"] == claims["5.2"].value
     assert values["saddles-ks-ratio-median"] == claims["5.4"].value
-    assert values["saddles-escape-gain-median"] == claims["5.3"].value
+    assert values["saddles-escape-gain-median"] == v1["5.3"].value and values["saddles-v2-gain-median"] == claims["5.3"].value
+    assert values["saddles-end-all"] == claims["5.1"].value and values["saddles-null-all"] == claims["5.1"].null
     for table in (saddles.tables.final_table(results, p), saddles.tables.escape_table(results),
                   saddles.tables.semicircle_table(results), saddles.tables.slq_table(results, p),
                   saddles.tables.big_table(results, p), saddles.tables.tolerance_table(results, p)):
         assert len(table) and table.attrs["formats"]
+
+
+# ------------------------------------------------------------------ the gpu record
+
+
+def test_the_gpu_record_round_trips_and_only_a_gpu_run_writes_it(tmp_path):
+    p = params(optimizers=["sgd", "pgd"])
+    res = synthetic(p)
+    res.others = {"fashion-mnist": synthetic(p, spectra={("pgd", s): MINIMUM for s in p.seeds})}
+    claims = saddles.claims(res, p)
+    path = tmp_path / "saddles-gpu.json"
+    assert saddles.record_gpu_run(res, claims, p, device=torch.device("cpu"), seconds=1.0, path=path) is None
+    assert not path.exists()                                               # the cpu profile records nothing
+    gpu = p.replace(profile="gpu")
+    assert saddles.record_gpu_run(res, claims, gpu, device=torch.device("cpu"), seconds=12.0, path=path) == path
+    rec = saddles.load_paper_scale(path)
+    assert rec["rules"] == "v2" and rec["profile"] == "gpu" and list(rec["settings"]) == ["digits", "fashion-mnist"]
+    assert len(rec["settings"]["digits"]["runs"]) == 10 and rec["settings"]["digits"]["runs"][0]["all"] is True
+    verdicts = saddles.paper_scale_verdicts(rec)
+    assert verdicts["5.1"] == [("digits", "reproduced"), ("fashion-mnist", "not reproduced")]   # half the runs at a minimum
+    assert verdicts["5.2"] == [("digits", "reproduced"), ("fashion-mnist", "not reproduced")]
+    row = next(r for r in rec["claims"] if r["id"] == "5.1")
+    assert row["v1"] == "reproduced" and row["null"] == 0.0
+    assert "5.2  not reproduced" in saddles.paper_scale_text(rec) and "fashion-mnist" in saddles.paper_scale_text(rec)
+    assert saddles.paper_scale_verdicts({**rec, "rules": "v1"}) == {}
+    assert "No gpu-profile run is recorded" in saddles.paper_scale_text(None)
+    assert saddles.load_paper_scale(tmp_path / "missing.json") is None
+
+
+def test_the_gpu_profile_is_the_papers_setting_on_two_data_sets():
+    from landscape.publishing.runner import plan
+
+    q = saddles.SCHEMA.validate(plan(["saddles"], "gpu", [], REPO)["saddles"])
+    assert (q.dataset, tuple(q.also_datasets)) == ("mnist10k", ("fashion-mnist",))
+    assert 10_000 <= ex.mlp_size(q.input_size, q.widths) <= 20_000 and len(q.seeds) >= 5
+    assert q.big_model == "lenet5" and q.big_dtype == "float64"

@@ -13,6 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.curvature import HessianOperator
+import numpy as np
+
+from landscape.methods import escape
 from landscape.methods.escape import PerturbedGD, flat_parameters, loss_along, moved, uniform_ball
 
 
@@ -220,3 +223,59 @@ def test_moved_shifts_a_copy_and_checks_the_direction():
     with pytest.raises(ValueError, match="Invalid dim"):
         uniform_ball(0, 1.0, torch.Generator())
     assert math.isclose(float(uniform_ball(4, 0.0, torch.Generator()).norm()), 0.0)
+
+
+# --- line searches without a cap
+
+
+def test_line_search_runs_until_the_loss_rises_without_a_cap():
+    calls = []
+
+    def f(a):
+        calls.append(a)
+        return (a - 100.0) ** 2                                             # the minimum is far beyond 1
+
+    r = escape.line_search(f, step=0.01, growth=2.0)
+    assert r["alpha"] == pytest.approx(0.01 * 2 ** 13) and not r["capped"]  # 81.92, then 163.84 rises
+    assert calls[-1] == pytest.approx(0.01 * 2 ** 14) and r["evaluations"] == len(calls)
+    assert r["decrease"] == pytest.approx(100.0 ** 2 - (100 - 81.92) ** 2)
+
+
+def test_line_search_at_a_minimum_stays_put_and_reports_a_cap():
+    r = escape.line_search(lambda a: a * a, step=1e-3)
+    assert (r["alpha"], r["decrease"], r["capped"]) == (0.0, 0.0, False)
+    r = escape.line_search(lambda a: -a, step=1.0, max_steps=5)            # never rises: stopped by max_steps
+    assert r["capped"] and r["alpha"] == 16.0
+    r = escape.line_search(lambda a: math.nan if a > 1 else -a, step=1.0)  # a non-finite value stops it
+    assert r["alpha"] == 1.0 and not r["capped"]
+    with pytest.raises(ValueError, match="growth"):
+        escape.line_search(lambda a: a, step=1.0, growth=1.0)
+
+
+def test_two_sided_search_takes_the_better_side_signed():
+    r = escape.two_sided_search(lambda a: (a + 3.0) ** 2, step=0.5)        # the minimum is at -3
+    assert r["alpha"] < 0 and r["decrease"] > 0
+    sym = escape.two_sided_search(lambda a: -a * a + a ** 4, step=0.1)    # symmetric: + wins ties
+    assert sym["alpha"] > 0
+
+
+def test_random_directions_are_seeded_unit_vectors():
+    U = escape.random_directions(50, 20, seed=3)
+    assert U.shape == (20, 50) and torch.allclose(U.norm(dim=1), torch.ones(20, dtype=torch.float64))
+    assert torch.equal(U, escape.random_directions(50, 20, seed=3))
+    assert not torch.equal(U, escape.random_directions(50, 20, seed=4))
+
+
+def test_a_line_search_along_negative_curvature_beats_random_directions_at_a_saddle():
+    """At the saddle of x^2 - y^2 (plus 98 flat directions) the search along the negative eigenvector
+    lowers the loss more than the median random direction; at the minimum x^2 + y^2 nothing does."""
+    mu = torch.tensor([1.0, -1.0] + [0.0] * 98, dtype=torch.float64)
+    quartic = lambda u, a: float(0.5 * a * a * (mu * u * u).sum() + 0.25 * a ** 4 * (u ** 4).sum())
+    v = torch.zeros(100, dtype=torch.float64)
+    v[1] = 1.0
+    U = escape.random_directions(100, 20, seed=0)
+    along = escape.two_sided_search(lambda a: quartic(v, a), step=1e-3)["decrease"]
+    rand = sorted(escape.two_sided_search(lambda a: quartic(U[j], a), step=1e-3)["decrease"] for j in range(20))
+    assert along > float(np.median(rand)) >= 0
+    mu.abs_()
+    assert escape.two_sided_search(lambda a: quartic(v, a), step=1e-3)["decrease"] == 0.0

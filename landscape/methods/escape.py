@@ -12,6 +12,10 @@ trained to buys any loss.
                         :class:`~landscape.curvature.HessianOperator` order
 :func:`loss_along`      the loss on the line :math:`\theta + \alpha v`
 :func:`moved`           a copy of a model moved to :math:`\theta + \alpha v`
+:func:`line_search`     the lowest loss on a geometric line search along one side of
+                        a direction, run until the loss rises (no cap on the step)
+:func:`two_sided_search` the same on both sides, :math:`\pm v`
+:func:`random_directions` unit directions drawn uniformly from the sphere, seeded
 ======================  ==========================================================
 
 Example:
@@ -36,7 +40,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-__all__ = ["PerturbedGD", "uniform_ball", "flat_parameters", "loss_along", "moved"]
+__all__ = ["PerturbedGD", "uniform_ball", "flat_parameters", "loss_along", "moved", "line_search", "two_sided_search",
+           "random_directions"]
 
 
 def uniform_ball(dim: int, radius: float, generator: torch.Generator) -> Tensor:
@@ -297,3 +302,70 @@ def loss_along(model: nn.Module, loss_fn: Callable, data: tuple[Tensor, Tensor],
             total += loss_fn(functional_call(model, params, (xb,)), yb).double() * xb.shape[0]
         out.append(total / x.shape[0])
     return torch.stack(out).cpu()
+
+
+# --- line searches (no cap on the step) ---------------------------------------------
+
+
+def line_search(f: Callable[[float], float], *, step: float, growth: float = 2.0, max_steps: int = 80) -> dict[str, Any]:
+    r"""The lowest value of :math:`\phi(\alpha) = f(\alpha)` on the geometric grid
+    :math:`\alpha_k = s\,g^k` (:math:`k = 0, 1, \dots`), run **until the loss rises**:
+    it stops at the first :math:`k` with :math:`\phi(\alpha_k) > \phi(\alpha_{k-1})`
+    (with :math:`\alpha_{-1} = 0`) or at a non-finite value; there is no cap on the step
+    other than ``max_steps`` grid points (``capped`` says when that, not a rise, stopped it).
+
+    Returns ``alpha`` (the best step, 0 when the first step already rose), ``loss`` (its
+    value), ``decrease`` :math:`= \phi(0) - \phi(\alpha^*) \ge 0`, ``evaluations`` and ``capped``.
+
+    Example:
+        >>> r = line_search(lambda a: (a - 3.0) ** 2, step=0.1)      # minimum at 3: grid 0.1, 0.2, ..., 3.2, 6.4
+        >>> round(r["alpha"], 1), round(r["decrease"], 2), r["capped"]
+        (3.2, 8.96, False)
+        >>> line_search(lambda a: a ** 2, step=0.1)["decrease"]       # a minimum: the first step rises
+        0.0
+    """
+    if not (step > 0 and growth > 1):
+        raise ValueError(f"Invalid step, growth: {step!r}, {growth!r} (must be step > 0 and growth > 1)")
+    f0 = float(f(0.0))
+    best_a, best, prev, n, capped = 0.0, f0, f0, 1, True
+    a = float(step)
+    for _ in range(int(max_steps)):
+        v = float(f(a))
+        n += 1
+        if not math.isfinite(v) or v > prev:
+            capped = False
+            break
+        if v < best:
+            best_a, best = a, v
+        prev, a = v, a * growth
+    return {"alpha": best_a, "loss": best, "decrease": f0 - best, "evaluations": n, "capped": capped}
+
+
+def two_sided_search(f: Callable[[float], float], **kwargs: Any) -> dict[str, Any]:
+    r""":func:`line_search` along :math:`+v` and along :math:`-v` (``f(alpha)`` the loss at
+    :math:`\theta + \alpha v`); the better side, with ``alpha`` signed. ``capped`` is True when
+    either side hit ``max_steps``.
+
+    Example:
+        >>> r = two_sided_search(lambda a: -a ** 2 + a ** 4 + 0.1 * a, step=0.01)   # the left side goes lower
+        >>> r["alpha"] < 0, r["decrease"] > 0
+        (True, True)
+    """
+    plus = line_search(f, **kwargs)
+    minus = line_search(lambda a: f(-a), **kwargs)
+    best = plus if plus["decrease"] >= minus["decrease"] else {**minus, "alpha": -minus["alpha"]}
+    return {**best, "evaluations": plus["evaluations"] + minus["evaluations"], "capped": plus["capped"] or minus["capped"]}
+
+
+def random_directions(dim: int, n: int, seed: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
+    r"""``n`` unit vectors drawn uniformly from the sphere :math:`S^{d-1}` (normalized Gaussians;
+    CPU generator seeded by ``seed``), as the rows of an ``(n, dim)`` tensor.
+
+    Example:
+        >>> U = random_directions(5, 3, seed=0)
+        >>> tuple(U.shape), bool(torch.allclose(U.norm(dim=1), torch.ones(3, dtype=torch.float64)))
+        ((3, 5), True)
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(int(n), int(dim), generator=g, dtype=torch.float64)
+    return (z / torch.linalg.vector_norm(z, dim=1, keepdim=True)).to(dtype)

@@ -14,7 +14,8 @@ in float64, on the whole training set used.
   the LeNet-5 beyond exact size), each unit cached;
 - :mod:`.readings`: what is read off the results at the declared tolerances, and the
   glued ``saddles-*`` values (:func:`summary_values`);
-- :mod:`.claims`: :func:`claims`, claims 5.1-5.4;
+- :mod:`.claims`: :func:`claims`, claims 5.1-5.4 by the v2 rules beside the v1 rules, and 5.1's null;
+- :mod:`.record`: the record a gpu-profile run leaves (``results/saddles-gpu.json``);
 - :mod:`.figures` and :mod:`.tables`: what the page draws and tabulates.
 
 The library pieces are :mod:`landscape.spectra` (fractions, semicircle, GOE) and
@@ -22,8 +23,11 @@ The library pieces are :mod:`landscape.spectra` (fractions, semicircle, GOE) and
 """
 
 from . import figures, tables
-from .claims import claims
+from . import claims as claims_module
+from .claims import CHANGES, NULLS, claim_glue, claims, claims_by_setting, claims_v1, claims_v2, null_claims
 from .experiments import Results, run
+from .record import (load_paper_scale, paper_scale_record, paper_scale_text, paper_scale_verdicts, record_gpu_run,
+                     save_paper_scale)
 from .readings import summary_values
 from .schema import SCHEMA
 
@@ -42,4 +46,7 @@ SMOKE_CHECKS = {
     "saddles-big-zero": (0.0, 1.0),
 }
 
-__all__ = ["NOTEBOOK", "ORDER", "SCHEMA", "SMOKE_CHECKS", "run", "claims", "figures", "tables", "summary_values", "Results"]
+__all__ = ["NOTEBOOK", "ORDER", "SCHEMA", "SMOKE_CHECKS", "run", "claims", "figures", "tables", "summary_values", "Results",
+           "claims_module", "claims_v1", "claims_v2", "claims_by_setting", "null_claims", "claim_glue", "NULLS", "CHANGES",
+           "paper_scale_record", "paper_scale_verdicts", "paper_scale_text", "save_paper_scale", "load_paper_scale",
+           "record_gpu_run"]

@@ -10,7 +10,13 @@ cross-entropy on the whole training set used.
                              the escape follows, the optimizer's final state
 :func:`init_spectrum`        the exact spectrum at initialization (the same for every optimizer)
 :func:`escape_run`           the loss along eigenvectors of the converged point, and one escape
-                             step along the most negative curvature against a control
+                             step along the most negative curvature against a control (v1: the
+                             step from a grid capped at ``line_radius``)
+:func:`saddle_check`         the v2 measures of an end point: near-stationarity, the line search
+                             along :math:`\pm v_{\min}` against random unit directions, and the
+                             escape with an uncapped line search, against its control
+:func:`init_check`           the same line searches at initialization (the baseline)
+:func:`quadratic_null`       claim 5.1(c)'s null: a convex quadratic, a strict minimum
 :func:`goe_eigenvalues`      a GOE control of the same size (:func:`landscape.spectra.goe`)
 :func:`slq_check`            SLQ and Lanczos on a converged small MLP (whose dense answer is known)
 :func:`big_run`              a LeNet-5 too large for a dense Hessian, read through SLQ and Lanczos
@@ -34,16 +40,18 @@ import torch.nn.functional as F
 from ... import spectra
 from ...curvature import HessianOperator, dense_hessian, eigenvalues, spectral_density
 from ...experiment.cache import cached
+from ...experiment.parallel import compute
 from ...experiment.params import Params
-from ...methods.escape import PerturbedGD, loss_along, moved
+from ...methods.escape import PerturbedGD, loss_along, moved, random_directions, two_sided_search
 from ...training import models
 from ...training.data import Dataset, DataSpec
-from ...training.loop import fit, resolve_device, threads
+from ...training.loop import History, fit, resolve_device, threads
 
 __all__ = [
     "OPTIMIZERS", "NATIVE_SIZE", "NUM_CLASSES", "Net", "Optimizer", "Run", "Estimators", "BigRun", "Semicircle", "Results",
     "prepared", "mlp_size", "build_mlp", "make_optimizer", "optimizer_setting", "exact_spectrum", "grad_norm",
-    "train_run", "init_spectrum", "escape_run", "goe_eigenvalues", "slq_check", "big_run", "run",
+    "train_run", "init_spectrum", "escape_run", "goe_eigenvalues", "slq_check", "big_run", "run", "Search",
+    "saddle_check", "init_check", "quadratic_null", "run_others",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adagrad", "pgd")
@@ -90,6 +98,18 @@ class Run:
     seed: int
     snapshot_epochs: tuple[int, ...] = ()
     n_directions: int = 3
+
+
+@dataclass(frozen=True)
+class Search:
+    r"""The v2 line search (:func:`landscape.methods.escape.line_search`): first step ``step``, each next
+    one ``growth`` times longer, until the loss rises (at most ``max_steps`` steps per side), along
+    :math:`\pm v_{\min}` and along ``n_random`` random unit directions."""
+
+    step: float
+    growth: float
+    max_steps: int
+    n_random: int
 
 
 @dataclass(frozen=True)
@@ -348,6 +368,98 @@ def escape_run(*, run: Run, line_radius: float, line_points: int, escape_epochs:
     }
 
 
+# --- v2: saddle or flat minimum (5.1(c)), and the uncapped escape (5.3) ----------------
+
+
+def _searches(model: torch.nn.Module, train, v_min: torch.Tensor, search: Search, seed: int) -> dict:
+    """Two-sided line searches along ``v_min`` and along ``search.n_random`` random unit directions
+    (seeded by ``seed``): the decrease each buys, its step, and whether a search hit ``max_steps``."""
+    kw = {"step": search.step, "growth": search.growth, "max_steps": search.max_steps}
+    along = lambda v: two_sided_search(lambda a: float(loss_along(model, F.cross_entropy, train, v, [a])[0]), **kw)
+    s_min = along(v_min)
+    U = random_directions(v_min.numel(), search.n_random, seed).to(v_min.device)
+    rand = [along(U[j]) for j in range(U.shape[0])]
+    return {"decrease_min": s_min["decrease"], "alpha_min": s_min["alpha"], "capped_min": bool(s_min["capped"]),
+            "decrease_random": torch.tensor([r["decrease"] for r in rand], dtype=torch.float64),
+            "alpha_random": torch.tensor([r["alpha"] for r in rand], dtype=torch.float64),
+            "capped_random": int(sum(r["capped"] for r in rand))}
+
+
+@cached("saddles/saddle_check", version=1, ignore=("max_dense", "device"))
+def saddle_check(*, run: Run, search: Search, escape_epochs: int, max_dense: int, device: str) -> dict:
+    r"""The v2 measures of the end point :math:`\theta^*` of :func:`train_run` (of ``run``).
+
+    - (a) near-stationarity: :math:`\|\nabla L(\theta^*)\| / \|\nabla L(\theta_0)\|`
+      (``grad_ratio``; full-batch gradients);
+    - (c) saddle or flat minimum: the two-sided line search along :math:`\pm v_{\min}` (the unit
+      eigenvector of :math:`\lambda_{\min}`), run until the loss rises, and the same search along
+      ``search.n_random`` random unit directions: ``decrease_min`` and ``decrease_random``,
+      :math:`L(\theta^*) - \min_\alpha L(\theta^* + \alpha u)`;
+    - the escape of claim 5.3: the step :math:`\alpha^*` of that search along :math:`v_{\min}`
+      (uncapped), then ``escape_epochs`` epochs of the run's optimizer continued with its state; the
+      control trains the same epochs from :math:`\theta^*` on the same mini-batches. The gain is
+      :math:`(L_{\text{control}} - L_{\text{escaped}}) / (L(\theta_0) - L(\theta^*))`, a share of all
+      the decrease training achieved.
+    """
+    res = train_run(run=run, max_dense=max_dense, device=device)
+    model, train, _ = _model_of(run, res, device)
+    hist = History.from_dict(res["history"])
+    g0, g1 = float(hist["grad_norm"][0]), grad_norm(model, train)
+    L_init, L_star = float(hist["train_eval_loss"][0]), _full_loss(model, train)
+    v_min = res["vectors"][:, 0].to(torch.device(device))
+    out = _searches(model, train, v_min, search, run.seed)
+    after = {}
+    for name, start in (("escaped", moved(model, v_min, out["alpha_min"])), ("control", copy.deepcopy(model))):
+        opt = make_optimizer(run.optimizer, start.parameters(), run.seed)
+        opt.load_state_dict(optimizer_state_dict(res["optimizer_state"]))
+        h = fit(start, train, epochs=escape_epochs, optimizer=opt, batch_size=run.batch_size, seed=run.seed + 1,
+                device=device, eval_at_start=False)
+        after[name] = h.last["train_eval_loss"] if not h.diverged else math.nan
+    total = L_init - L_star
+    return {**out, "grad_init": g0, "grad_end": g1, "grad_ratio": g1 / g0, "loss_init": L_init, "loss_star": L_star,
+            "loss_escaped": after["escaped"], "loss_control": after["control"],
+            "gain": (after["control"] - after["escaped"]) / total if total > 0 else math.nan}
+
+
+@cached("saddles/init_check", version=1, ignore=("max_dense", "device"))
+def init_check(*, net: Net, seed: int, search: Search, max_dense: int, device: str) -> dict:
+    r""":func:`saddle_check`'s line searches at initialization (the baseline of claim 5.1): the same
+    MLP and seed before any training, its :math:`v_{\min}` from the exact Hessian there."""
+    ds = prepared(net.data, net.side)
+    train, _ = _on(ds, device)
+    model = build_mlp(ds, net.widths, net.activation, seed).to(torch.device(device))
+    vals, vecs = exact_spectrum(model, train, max_dense=max_dense, vectors=True)
+    return {**_searches(model, train, vecs[:, 0], search, seed), "grad_init": grad_norm(model, train), "grad_ratio": 1.0}
+
+
+def quadratic_null(eigenvalues, search: Search, seed: int, *, floor: float = 1e-12) -> dict:
+    r"""Claim 5.1(c)'s null, a strict local minimum: the convex quadratic
+    :math:`q(\theta) = \tfrac12 \sum_i \mu_i \theta_i^2` at its minimum :math:`\theta = 0`, with
+    :math:`\mu_i = \max(|\lambda_i|, \text{floor})` - the magnitudes of a trained network's spectrum, so
+    the null is exactly as degenerate as the network (b) and exactly stationary (a). Along a unit
+    direction :math:`u`, :math:`q(\alpha u) = \tfrac{\alpha^2}{2} \sum_i \mu_i u_i^2`; the same line
+    searches as :func:`saddle_check` (along :math:`\pm v_{\min}` = the coordinate of the smallest
+    :math:`\mu`, and along random unit directions) give its measures.
+
+    Example:
+        >>> q = quadratic_null([-0.1, 0.0, 2.0], Search(1e-3, 2.0, 80, 5), seed=0)
+        >>> q["decrease_min"], float(q["decrease_random"].max()), q["lambda_min"] > 0
+        (0.0, 0.0, True)
+    """
+    mu = torch.as_tensor(eigenvalues, dtype=torch.float64).abs().clamp_min(floor)
+    kw = {"step": search.step, "growth": search.growth, "max_steps": search.max_steps}
+    along = lambda u: two_sided_search(lambda a: 0.5 * a * a * float((mu * u * u).sum()), **kw)
+    e_min = torch.zeros_like(mu)
+    e_min[int(torch.argmin(mu))] = 1.0
+    U = random_directions(mu.numel(), search.n_random, seed)
+    rand = [along(U[j]) for j in range(U.shape[0])]
+    s_min = along(e_min)
+    return {"eigenvalues": torch.sort(mu).values, "lambda_min": float(mu.min()), "lambda_max": float(mu.max()),
+            "decrease_min": s_min["decrease"], "alpha_min": s_min["alpha"], "capped_min": bool(s_min["capped"]),
+            "decrease_random": torch.tensor([r["decrease"] for r in rand], dtype=torch.float64),
+            "capped_random": int(sum(r["capped"] for r in rand)), "grad_ratio": 0.0}
+
+
 # --- 4: the semicircle ----------------------------------------------------------------
 
 
@@ -446,6 +558,11 @@ class Results:
         big: :func:`big_run`.
         examples: training examples used; side: the images' side after pooling.
         blank_pixels: input pixels that are zero in every training image.
+        checks: (optimizer, seed) -> :func:`saddle_check`'s result (the v2 measures of 5.1 and 5.3).
+        init_checks: seed -> :func:`init_check`'s result (the same at initialization).
+        dataset: the data set of these results.
+        others: data set -> the :class:`Results` of the same runs on another data set
+            (``also_datasets``; without the large network).
     """
 
     runs: dict
@@ -457,6 +574,10 @@ class Results:
     examples: int = 0
     side: int = 0
     blank_pixels: int = 0
+    checks: dict = field(default_factory=dict)
+    init_checks: dict = field(default_factory=dict)
+    dataset: str = ""
+    others: dict = field(default_factory=dict)
 
     @property
     def n_params(self) -> int:
@@ -479,21 +600,56 @@ def settings(p: Params) -> tuple[Net, dict[tuple[str, int], Run], Estimators, Bi
     return net, runs, est, big
 
 
-def run(p: Params) -> Results:
-    """Every experiment of the chapter, from the cache when warm."""
+def search_setting(p: Params) -> Search:
+    """The v2 line search of the parameters cell."""
+    return Search(p.search_step, p.search_growth, p.search_max_steps, p.n_random)
+
+
+def run(p: Params, *, big: bool = True) -> Results:
+    """Every experiment of the chapter, from the cache when warm: the units ``p.workers`` at a time
+    (:func:`landscape.experiment.parallel.compute`; the results do not depend on it) in two stages -
+    the training runs, the initial points and the large network (only with ``big``), then what each
+    converged run feeds (escapes, v2 checks) - and the fits in this process; each of
+    ``also_datasets`` the same way (:func:`run_others`)."""
     device = str(resolve_device(p.device))
-    net, settings_, est, big = settings(p)
+    net, settings_, est, big_setting = settings(p)
+    search = search_setting(p)
     dense = {"max_dense": p.max_dense, "device": device}
     with threads(p.threads):
-        runs = {k: train_run(run=r, **dense) for k, r in settings_.items()}
-        inits = {s: init_spectrum(net=net, seed=s, **dense)["eigenvalues"] for s in p.seeds}
-        escapes = {k: escape_run(run=r, line_radius=p.line_radius, line_points=p.line_points, escape_epochs=p.escape_epochs,
-                                 **dense) for k, r in settings_.items()}
+        keys = list(settings_)
+        # stage 1, independent units: the large net (the longest, first), the training runs, the spectra and line
+        # searches at initialization
+        first = (([(big_run, {"big": big_setting, "estimators": est, "device": device})] if big else [])
+                 + [(train_run, {"run": settings_[k], **dense}) for k in keys]
+                 + [(init_spectrum, {"net": net, "seed": s, **dense}) for s in p.seeds]
+                 + [(init_check, {"net": net, "seed": s, "search": search, **dense}) for s in p.seeds])
+        done = compute(first, workers=p.workers)
+        large = done.pop(0) if big else {}
+        runs = dict(zip(keys, done[:len(keys)]))
+        n_s = len(p.seeds)
+        inits = {s: d["eigenvalues"] for s, d in zip(p.seeds, done[len(keys):len(keys) + n_s])}
+        init_checks = dict(zip(p.seeds, done[len(keys) + n_s:len(keys) + 2 * n_s]))
+        # stage 2, each from its converged run (read back from the cache)
+        second = ([(escape_run, {"run": settings_[k], "line_radius": p.line_radius, "line_points": p.line_points,
+                                 "escape_epochs": p.escape_epochs, **dense}) for k in keys]
+                  + [(saddle_check, {"run": settings_[k], "search": search, "escape_epochs": p.escape_epochs, **dense})
+                     for k in keys])
+        done = compute(second, workers=p.workers)
+        escapes, checks = dict(zip(keys, done[:len(keys)])), dict(zip(keys, done[len(keys):]))
         n = next(iter(runs.values()))["n_params"]
         goes = {s: goe_eigenvalues(n=n, seed=s, device=device)["eigenvalues"] for s in p.seeds}
         semi = semicircle_fits(runs, inits, goes, p.bulk_trim)
         check = slq_check(run=settings_[(p.optimizers[0], p.seeds[0])], estimators=est, seed=0, **dense)
-        large = big_run(big=big, estimators=est, device=device)
         x = prepared(net.data, net.side).train[0]
         blank = int(x.reshape(x.shape[0], -1).ne(0).sum(0).eq(0).sum())
-    return Results(runs, inits, escapes, semi, check, large, examples=int(x.shape[0]), side=net.side, blank_pixels=blank)
+    out = Results(runs, inits, escapes, semi, check, large, examples=int(x.shape[0]), side=net.side, blank_pixels=blank,
+                  checks=checks, init_checks=init_checks, dataset=p.dataset)
+    if big:
+        out.others = run_others(p)
+    return out
+
+
+def run_others(p: Params) -> dict[str, Results]:
+    """The same runs on each data set of ``p.also_datasets`` (the gpu profile: Fashion-MNIST beside
+    MNIST-10k), at the same network and schedule, without the large network."""
+    return {d: run(p.replace(dataset=d, also_datasets=[]), big=False) for d in p.also_datasets if d != p.dataset}

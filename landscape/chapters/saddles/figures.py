@@ -2,7 +2,8 @@ r"""What the saddles chapter's page draws (``book/saddles.ipynb``), section by s
 
 1. :func:`plot_spectra` (the final spectra, every run's near-zero fraction);
 2. :func:`plot_trajectory` (the spectrum along training);
-3. :func:`plot_profiles`, :func:`plot_escape` (leaving the saddle);
+3. :func:`plot_profiles`, :func:`plot_escape` (leaving the saddle, v1), :func:`plot_saddle_test` (saddle or
+   flat minimum, 5.1 v2), :func:`plot_escape_v2` (the uncapped escape, 5.3 v2);
 4. :func:`plot_semicircle`, :func:`plot_semicircle_cdf`;
 5. :func:`plot_slq_check`, :func:`plot_big`;
 
@@ -26,12 +27,12 @@ from ...experiment.params import Params
 from ...experiment.style import PALETTE
 from ...training.loop import History
 from .experiments import NUM_CLASSES, Results
-from .readings import summary, trajectory
+from .readings import end_readings, init_readings, null_reading, summary, trajectory
 from .tables import LABELS, SHORT
 
 __all__ = ["COLOURS", "LABELS", "data_label", "describe", "plot_histogram", "plot_spectra", "plot_trajectory",
            "plot_profiles", "plot_escape", "plot_semicircle", "semicircle_panels", "plot_semicircle_cdf",
-           "plot_slq_check", "plot_big", "explore_optimizers", "explore_epochs"]
+           "plot_slq_check", "plot_big", "explore_optimizers", "explore_epochs", "plot_saddle_test", "plot_escape_v2"]
 
 COLOURS = {"sgd": PALETTE[7], "momentum": PALETTE[0], "adam": PALETTE[2], "adagrad": PALETTE[1], "pgd": PALETTE[3]}
 
@@ -201,6 +202,67 @@ def plot_escape(results: Results, p: Params):
         ax.set_xticks(range(len(opts)))
         ax.set_xticklabels([SHORT[o] for o in opts])
     fig.suptitle(f"What escaping the saddle buys (the paper's 'good saddle' argument, measured)\n{data_label(results, p)}, every run", y=1.04)
+    fig.tight_layout()
+    return fig
+
+
+def plot_saddle_test(results: Results, p: Params):
+    """Claim 5.1(c), every point: the loss drop of the line search along ±v_min against the median drop
+    along random unit directions (left; above the diagonal: a saddle by (c)), and the gradient
+    norm relative to the initial one against the near-zero fraction (right: (a) and (b))."""
+    ends, inits, null = end_readings(results, p), init_readings(results, p), null_reading(results, p)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    floor = 1e-12
+    pos = lambda x: max(float(x), floor)
+    for (o, s), r in ends.items():
+        axes[0].scatter(pos(r["decrease_random"]), pos(r["decrease_min"]), color=COLOURS[o], zorder=3,
+                        label=SHORT[o] if s == p.seeds[0] else None)
+        axes[1].scatter(r["zero"], r["grad_ratio"], color=COLOURS[o], zorder=3)
+    for r in inits.values():
+        axes[0].scatter(pos(r["decrease_random"]), pos(r["decrease_min"]), marker="x", color="0.3", zorder=3,
+                        label="initialization" if r is next(iter(inits.values())) else None)
+        axes[1].scatter(r["zero"], r["grad_ratio"], marker="x", color="0.3", zorder=3)
+    axes[0].scatter(pos(null["decrease_random"]), pos(null["decrease_min"]), marker="s", facecolor="none", edgecolor="k",
+                    s=60, zorder=4, label="null: strict minimum (at the floor)")
+    axes[1].scatter(null["zero"], max(null["grad_ratio"], 1e-8), marker="s", facecolor="none", edgecolor="k", s=60, zorder=4)
+    lo = min(min(pos(r["decrease_random"]), pos(r["decrease_min"])) for r in [*ends.values(), *inits.values()])
+    hi = max(max(pos(r["decrease_random"]), pos(r["decrease_min"])) for r in [*ends.values(), *inits.values()])
+    axes[0].plot([lo, hi], [lo, hi], color="0.5", lw=1, ls="--")
+    axes[0].set(xscale="log", yscale="log", xlabel="loss drop, random unit directions (median of the searches)",
+                ylabel="loss drop along ±v_min", title="(c): does negative curvature beat a random direction?")
+    axes[0].legend(fontsize="x-small")
+    axes[1].set(yscale="log", xlabel=f"fraction |λ| ≤ {p.zero_tol:g} λmax", ylabel="|∇L| / |∇L at init|",
+                title="(a) near-stationary (below the line), (b) degenerate (right of it)")
+    axes[1].axhline(p.stationary_tol, color="0.3", ls="--", lw=1)
+    axes[1].axvline(p.zero_fraction_min, color="0.3", ls="--", lw=1)
+    fig.suptitle(f"Saddle or flat minimum? Claim 5.1 under the v2 rule\n{data_label(results, p)}, every run (x: at initialization)",
+                 y=1.05)
+    fig.tight_layout()
+    return fig
+
+
+def plot_escape_v2(results: Results, p: Params):
+    """Claim 5.3 under v2, every run: what the uncapped escape plus the extra epochs buys over the control,
+    as a share of all the loss decrease training achieved (symmetric-log axis), beside the step length."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    opts = p.optimizers
+    for i, o in enumerate(opts):
+        g = [100 * results.checks[(o, s)]["gain"] for s in p.seeds]
+        a = [abs(results.checks[(o, s)]["alpha_min"]) for s in p.seeds]
+        axes[0].scatter(np.full(len(g), i), g, color=COLOURS[o], zorder=3)
+        axes[1].scatter(np.full(len(a), i), a, color=COLOURS[o], zorder=3)
+    axes[0].axhline(100 * p.escape_gain_max, color="0.3", ls="--", lw=1, label="5.3 threshold")
+    axes[0].axhline(0, color="0.5", lw=0.8)
+    axes[0].set_yscale("symlog", linthresh=0.01)
+    axes[0].set(title="(L control − L escaped) / (L init − L end)", ylabel="share of the decrease (%)")
+    axes[0].legend(fontsize="small")
+    axes[1].axhline(p.line_radius, color="0.3", ls=":", lw=1, label="v1's cap")
+    axes[1].set(yscale="log", title="the step |α*| (line search until the loss rises)", ylabel="|α*|")
+    axes[1].legend(fontsize="small")
+    for ax in axes:
+        ax.set_xticks(range(len(opts)))
+        ax.set_xticklabels([SHORT[o] for o in opts])
+    fig.suptitle(f"Escaping the end point, v2\n{data_label(results, p)}, every run", y=1.05)
     fig.tight_layout()
     return fig
 

@@ -23,7 +23,7 @@ from ...training.loop import History
 from .experiments import Results
 
 __all__ = ["summary", "final_summaries", "trajectory", "saddle_runs", "pgd_gap", "slq_compare", "big_summary",
-           "summary_values"]
+           "summary_values", "v2_values", "point_reading", "end_readings", "init_readings", "null_reading", "shares"]
 
 
 def summary(eigs: Any, p: Params) -> dict[str, float]:
@@ -69,6 +69,106 @@ def pgd_gap(results: Results, p: Params) -> tuple[float, list[float], list[float
     pgd = [sums[k]["zero"] for k in sums if k[0] == "pgd"]
     gap = abs(float(np.mean(pgd)) - float(np.mean(plain))) if pgd and plain else math.nan
     return gap, plain, pgd
+
+
+def point_reading(check: dict, eigs: Any, p: Params) -> dict[str, Any]:
+    r"""Claim 5.1's v2 reading of one point (an end point, an initial point or the null) from its
+    spectrum ``eigs`` and its line searches ``check`` (:func:`~.experiments.saddle_check`,
+    :func:`~.experiments.init_check` or :func:`~.experiments.quadratic_null`):
+
+    - (a) ``stationary``: :math:`\|\nabla L\| / \|\nabla L_0\| \le` ``stationary_tol``;
+    - (b) ``degenerate``: the fraction with :math:`|\lambda| \le` ``zero_tol`` :math:`\lambda_{\max}`
+      at least ``zero_fraction_min``;
+    - (c) ``saddle``: :math:`\lambda_{\min} < -` ``neg_tol`` :math:`\lambda_{\max}` and the line search
+      along :math:`\pm v_{\min}` lowers the loss by more than the median of the searches along
+      random unit directions;
+    - ``all``: (a), (b) and (c); ``flat``: (a) and (b) without (c) - a flat (approximate) minimum.
+
+    A NaN anywhere makes ``finite`` False (the point is left out of the fractions).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> q = SimpleNamespace(zero_tol=1e-3, neg_tol=1e-4, zero_fraction_min=0.5, stationary_tol=1e-2)
+        >>> r = point_reading({"grad_ratio": 1e-3, "decrease_min": 1e-4, "decrease_random": [0.0, 1e-6]},
+        ...                   [-0.01, 0.0, 0.0, 1.0], q)
+        >>> r["stationary"], r["degenerate"], r["saddle"], r["all"], r["flat"]
+        (True, True, True, True, False)
+    """
+    s = summary(eigs, p)
+    rand = np.asarray(torch.as_tensor(check["decrease_random"], dtype=torch.float64))
+    med = float(np.median(rand)) if rand.size else math.nan
+    ratio, dmin = float(check["grad_ratio"]), float(check["decrease_min"])
+    finite = all(math.isfinite(x) for x in (ratio, dmin, med, s["lambda_min"], s["lambda_max"]))
+    a = ratio <= p.stationary_tol
+    b = s["zero"] >= p.zero_fraction_min
+    c = s["lambda_min"] < -p.neg_tol * s["lambda_max"] and dmin > med
+    return {"grad_ratio": ratio, "zero": s["zero"], "lambda_min": s["lambda_min"], "lambda_max": s["lambda_max"],
+            "neg_ratio": s["neg_ratio"], "decrease_min": dmin, "decrease_random": med,
+            "stationary": bool(a), "degenerate": bool(b), "saddle": bool(c), "all": bool(a and b and c),
+            "flat": bool(a and b and not c), "finite": bool(finite)}
+
+
+def end_readings(results: Results, p: Params) -> dict[tuple[str, int], dict[str, Any]]:
+    """(optimizer, seed) -> :func:`point_reading` of the end point."""
+    return {k: point_reading(results.checks[k], r["eigenvalues"], p) for k, r in results.runs.items()}
+
+
+def init_readings(results: Results, p: Params) -> dict[int, dict[str, Any]]:
+    """seed -> :func:`point_reading` at initialization (the baseline)."""
+    return {s: point_reading(c, results.inits[s], p) for s, c in results.init_checks.items()}
+
+
+def null_reading(results: Results, p: Params) -> dict[str, Any]:
+    """:func:`point_reading` of claim 5.1(c)'s null (:func:`~.experiments.quadratic_null` built on the
+    first run's end spectrum)."""
+    from .experiments import quadratic_null, search_setting
+
+    k = next(iter(results.runs))
+    q = quadratic_null(results.runs[k]["eigenvalues"], search_setting(p), seed=k[1])
+    return point_reading(q, q["eigenvalues"], p)
+
+
+def shares(readings: dict) -> dict[str, float]:
+    """Over the finite readings: the fractions that are (a), (b), (c), all three (``all``: degenerate
+    saddles by v2's rule) and flat minima (``flat``); ``n`` the points counted."""
+    ok = [r for r in readings.values() if r["finite"]]
+    mean = lambda key: float(np.mean([r[key] for r in ok])) if ok else math.nan
+    return {**{key: mean(key) for key in ("stationary", "degenerate", "saddle", "all", "flat")}, "n": len(ok)}
+
+
+def v2_values(results: Results, p: Params) -> dict[str, Any]:
+    """The ``saddles-*`` values of the v2 readings: 5.1's shares at the end points, at initialization and
+    on the null (``saddles-end-*``, ``saddles-init-*``, ``saddles-null-*``), the medians of its measures,
+    and 5.3's uncapped escape (``saddles-v2-*``); v1's capped escape steps (``saddles-v1-capped``)."""
+    ends, inits = end_readings(results, p), init_readings(results, p)
+    null = null_reading(results, p)
+    checks = list(results.checks.values())
+    gains = np.array([c["gain"] for c in checks], dtype=float)
+    gains = gains[np.isfinite(gains)]
+    med = lambda rs, key: float(np.median([r[key] for r in rs.values()]))
+    pgd = [int(r.get("perturbations", 0)) for (o, _), r in results.runs.items() if o == "pgd"]
+    out: dict[str, Any] = {}
+    for where, rs in (("end", ends), ("init", inits)):
+        out.update({f"saddles-{where}-{k}": v for k, v in shares(rs).items() if k != "n"})
+    out.update({
+        "saddles-null-all": float(null["all"]), "saddles-null-zero": float(null["zero"]),
+        "saddles-null-lmin": float(null["lambda_min"]),
+        "saddles-grad-ratio-median": med(ends, "grad_ratio"), "saddles-grad-ratio-max": float(max(r["grad_ratio"] for r in ends.values())),
+        "saddles-negratio-median": med(ends, "neg_ratio"),
+        "saddles-decrease-min-median": med(ends, "decrease_min"), "saddles-decrease-random-median": med(ends, "decrease_random"),
+        "saddles-init-decrease-min-median": med(inits, "decrease_min"),
+        "saddles-init-decrease-random-median": med(inits, "decrease_random"),
+        "saddles-v2-gain-median": float(np.median(gains)) if gains.size else math.nan,
+        "saddles-v2-gain-max": float(gains.max()) if gains.size else math.nan,
+        "saddles-v2-alpha-median": float(np.median([abs(c["alpha_min"]) for c in checks])),
+        "saddles-v2-alpha-max": float(max(abs(c["alpha_min"]) for c in checks)),
+        "saddles-v2-capped": int(sum(bool(c["capped_min"]) for c in checks)),
+        "saddles-v2-total-decrease-median": float(np.median([c["loss_init"] - c["loss_star"] for c in checks])),
+        "saddles-v1-capped": int(sum(abs(e["alpha"]) >= p.line_radius for e in results.escapes.values())),
+        "saddles-runs": len(results.runs),
+        "saddles-pgd-perturbations-min": min(pgd) if pgd else 0,
+    })
+    return out
 
 
 def slq_compare(results: Results, p: Params) -> dict[str, float]:
@@ -152,6 +252,8 @@ def summary_values(results: Results, p: Params) -> dict[str, Any]:
         "saddles-big-negratio": float(big["neg_ratio"]),
         "saddles-big-residual": float(big["residual_min"]),
         "saddles-big-lmin-error": float(big["residual_min"] * abs(big["lambda_min"])),
+        # v2: saddle or flat minimum (5.1), the uncapped escape (5.3)
+        **v2_values(results, p),
         # the claims' measures (claims 5.1, 5.2; the gap reads 0 where 5.2 has no measure)
         "saddles-runs-saddle": float(np.mean(saddle_runs(results, p))),
         "saddles-pgd-gap": gap if math.isfinite(gap) else 0.0,

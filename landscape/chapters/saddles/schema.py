@@ -28,6 +28,9 @@ RULES = [
          "give an MLP of at most max_dense parameters: every spectrum of sections 1-4 is a dense Hessian"),
     Rule(("snapshot_epochs", "epochs"), lambda p: all(e < p.epochs for e in p.snapshot_epochs),
          "be below epochs: the spectrum at the last epoch is always taken"),
+    Rule(("dataset", "input_size", "also_datasets"), lambda p: all(NATIVE_SIZE[d] == NATIVE_SIZE[p.dataset] if p.input_size is None else NATIVE_SIZE[d] >= p.input_size
+                                                                  for d in p.also_datasets),
+         "give every data set the same input side, at most its native one: the same MLP is trained on each"),
     Rule(("line_points",), lambda p: p.line_points % 2 == 1, "be odd, so that the line includes alpha = 0"),
     Rule(("big_hessian_n", "n_train"), lambda p: p.big_hessian_n is None or p.n_train is None or p.big_hessian_n <= p.n_train,
          "be at most n_train: the large network's Hessian is on the first big_hessian_n training examples"),
@@ -62,6 +65,9 @@ SCHEMA = Schema(
     pgd_g_thres=Param(float, "PGD: perturb when the (mini-batch) gradient norm is at most this", low=0.0, high=1e3),
     pgd_t_thres=Param(int, "PGD: steps between two perturbations, at least", low=0, high=10**7),
     seeds=SEEDS,
+    workers=Param(int, "processes training independent runs at once (1 on a GPU); the results do not depend on it", low=1, high=64),
+    also_datasets=Param(list, "other data sets the same runs are repeated on, claims 5.1-5.4 decided on each (the gpu profile)",
+                        item=str, choices=tuple(NATIVE_SIZE), unique=True),
     snapshot_epochs=Param(list, "epochs at which the exact spectrum is also taken during training, first seed only (besides 0 and the last)", item=int, low=1, high=5000),
     # reading the spectrum
     rel_tols=_tols("tolerances relative to lambda_max at which the fractions are reported"),
@@ -70,6 +76,10 @@ SCHEMA = Schema(
     n_directions=Param(int, "eigenvectors of the most negative eigenvalues followed from the converged point", low=1, high=50),
     line_radius=Param(float, "largest step length |alpha| along each direction (parameter-space units)", low=1e-6, high=1e3),
     line_points=Param(int, "step lengths on [-line_radius, line_radius] (odd: includes 0)", low=3, high=1001),
+    search_step=Param(float, "v2 line search: first step length (parameter-space units); each next one search_growth times longer, until the loss rises", low=1e-12, high=10.0),
+    search_growth=Param(float, "v2 line search: ratio of two successive step lengths", low=1.01, high=100.0),
+    search_max_steps=Param(int, "v2 line search: steps per side at most (a search that reaches it is reported as capped)", low=1, high=1000),
+    n_random=Param(int, "5.1(c): random unit directions whose line searches the one along v_min must beat (the median of them)", low=1, high=1000),
     escape_epochs=Param(int, "epochs trained after the escape step (and, as the control, without it)", low=1, high=1000),
     # semicircle
     bulk_trim=Param(float, "fraction of eigenvalues cut at each end before fitting the semicircle (the outliers)", low=0.0, high=0.25),
@@ -88,6 +98,7 @@ SCHEMA = Schema(
     # decision rules (declared before the run, in the notebook's parameters cell; landscape/chapters/saddles/claims.py)
     zero_tol=Param(float, "5.1/5.2: near zero means |lambda| <= zero_tol * lambda_max", low=0.0, high=1.0),
     neg_tol=Param(float, "5.1: negative means lambda < -neg_tol * lambda_max", low=0.0, high=1.0),
+    stationary_tol=Param(float, "5.1(a), v2: near-stationary means a full-batch gradient norm at most this fraction of the initial one", low=0.0, high=1.0),
     zero_fraction_min=Param(float, "5.1: a run is a degenerate saddle when its near-zero fraction is at least this (and it has a negative eigenvalue)", low=0.0, high=1.0),
     most_fraction=Param(float, "5.1: 'most runs' means a fraction of runs above this", low=0.0, high=1.0),
     pgd_gap_max=Param(float, "5.2: |near-zero fraction of PGD - that of the plain methods| at most this", low=0.0, high=1.0),

@@ -9,10 +9,10 @@ from ... import spectra
 from ...experiment.params import Params
 from ...training.loop import History
 from .experiments import Results
-from .readings import big_summary, slq_compare, summary
+from .readings import big_summary, end_readings, init_readings, null_reading, slq_compare, summary
 
 __all__ = ["LABELS", "SHORT", "final_table", "tolerance_table", "escape_table", "semicircle_table", "slq_table",
-           "big_table", "live_fractions"]
+           "big_table", "live_fractions", "saddle_table", "shares_table", "escape_v2_table"]
 
 LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adagrad": "Adagrad", "pgd": "PGD (perturbed)"}
 SHORT = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adagrad": "Adagrad", "pgd": "PGD"}
@@ -107,3 +107,55 @@ def live_fractions(results: Results, tol: float, *, relative: bool = True) -> pd
                         "positive": sum(v[2] for v in vs) / len(vs)} for k, vs in rows.items()])
     df.attrs["formats"] = {"negative": "{:.3f}", "near zero": "{:.3f}", "positive": "{:.3f}"}
     return df
+
+
+def _kind(r: dict) -> str:
+    if r["all"]:
+        return "degenerate saddle"
+    if r["flat"]:
+        return "flat minimum"
+    return "saddle, not (a)/(b)" if r["saddle"] else "neither"
+
+
+def saddle_table(results: Results, p: Params) -> pd.DataFrame:
+    """Claim 5.1's v2 reading (:func:`~.readings.point_reading`), one row per point: every end point,
+    then every initial point (the baseline), then the null (the strict-minimum quadratic)."""
+    rows = []
+    add = lambda where, o, s, r: rows.append({
+        "point": where, "optimizer": o, "seed": s, "|g|/|g0|": r["grad_ratio"], "near zero": r["zero"],
+        "lambda_min/lambda_max": r["lambda_min"] / r["lambda_max"], "drop along v_min": r["decrease_min"],
+        "drop, random (median)": r["decrease_random"], "(a)": r["stationary"], "(b)": r["degenerate"], "(c)": r["saddle"],
+        "kind": _kind(r)})
+    for (o, s), r in end_readings(results, p).items():
+        add("end", SHORT[o], s, r)
+    for s, r in init_readings(results, p).items():
+        add("init", "-", s, r)
+    add("null", "quadratic", next(iter(results.runs))[1], null_reading(results, p))
+    df = _formatted(rows, "{:.3g}")
+    df.attrs["formats"]["near zero"] = "{:.3f}"
+    return df
+
+
+def shares_table(results: Results, p: Params) -> pd.DataFrame:
+    """The shares of points that pass (a), (b), (c), all three, or are flat minima: at the end
+    points, at initialization, and on the null."""
+    from .readings import shares
+
+    null = null_reading(results, p)
+    rows = [{"points": where, "n": sh["n"], "(a) near-stationary": sh["stationary"], "(b) degenerate": sh["degenerate"],
+             "(c) saddle": sh["saddle"], "(a)+(b)+(c)": sh["all"], "flat minimum": sh["flat"]}
+            for where, sh in (("end points", shares(end_readings(results, p))),
+                              ("initialization", shares(init_readings(results, p))),
+                              ("null (strict minimum)", shares({0: null})))]
+    return _formatted(rows, "{:.2f}", skip=("n",))
+
+
+def escape_v2_table(results: Results) -> pd.DataFrame:
+    """Claim 5.3's v2 measure, one row per run: the loss at initialization and at the end point, the
+    uncapped escape step, the losses after the extra epochs with and without it, and the gain as a
+    share of all the decrease training achieved."""
+    return _formatted([{"optimizer": LABELS[o], "seed": s, "L init": c["loss_init"], "L end": c["loss_star"],
+                        "step |alpha|": abs(c["alpha_min"]), "L escaped + epochs": c["loss_escaped"],
+                        "L control": c["loss_control"], "gain (share of L init - L end)": c["gain"],
+                        "search capped": bool(c["capped_min"])}
+                       for (o, s), c in results.checks.items()], "{:.4g}")
