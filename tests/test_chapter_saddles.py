@@ -369,6 +369,10 @@ def test_a_tiny_run_glues_every_value_the_prose_cites():
     values = saddles.summary_values(results, p)
     cited = {n for n in glued_in_prose(NOTEBOOK) if n.startswith("saddles-")}
     assert cited <= set(values), f"not computed: {sorted(cited - set(values))}"
+    claim_names = {n for n in glued_in_prose(NOTEBOOK) if n.startswith("claim-")}
+    glued = set(saddles.claim_glue(saddles.claims(results, p), saddles.null_claims(results, p)))
+    glued |= {f"claim-{i}-{k}" for i in ("5.1", "5.2", "5.3", "5.4") for k in ("verdict", "v1-verdict", "null", "value")}
+    assert claim_names <= glued, f"not glued: {sorted(claim_names - glued)}"
     assert set(saddles.SMOKE_CHECKS) <= set(values)
     assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in values.values())
     claims = by_id(saddles.claims(results, p))
@@ -379,7 +383,9 @@ def test_a_tiny_run_glues_every_value_the_prose_cites():
     assert values["saddles-end-all"] == claims["5.1"].value and values["saddles-null-all"] == claims["5.1"].null
     for table in (saddles.tables.final_table(results, p), saddles.tables.escape_table(results),
                   saddles.tables.semicircle_table(results), saddles.tables.slq_table(results, p),
-                  saddles.tables.big_table(results, p), saddles.tables.tolerance_table(results, p)):
+                  saddles.tables.big_table(results, p), saddles.tables.tolerance_table(results, p),
+                  saddles.tables.saddle_table(results, p), saddles.tables.shares_table(results, p),
+                  saddles.tables.escape_v2_table(results), saddles.tables.null_table(results, p)):
         assert len(table) and table.attrs["formats"]
 
 

@@ -212,7 +212,8 @@ def plot_saddle_test(results: Results, p: Params):
     norm relative to the initial one against the near-zero fraction (right: (a) and (b))."""
     ends, inits, null = end_readings(results, p), init_readings(results, p), null_reading(results, p)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    floor = 1e-12
+    drops = [float(r[k]) for r in [*ends.values(), *inits.values()] for k in ("decrease_random", "decrease_min")]
+    floor = min([d for d in drops if d > 0] or [1e-12]) / 10          # where a zero drop (the null's) is drawn
     pos = lambda x: max(float(x), floor)
     for (o, s), r in ends.items():
         axes[0].scatter(pos(r["decrease_random"]), pos(r["decrease_min"]), color=COLOURS[o], zorder=3,
@@ -223,7 +224,7 @@ def plot_saddle_test(results: Results, p: Params):
                         label="initialization" if r is next(iter(inits.values())) else None)
         axes[1].scatter(r["zero"], r["grad_ratio"], marker="x", color="0.3", zorder=3)
     axes[0].scatter(pos(null["decrease_random"]), pos(null["decrease_min"]), marker="s", facecolor="none", edgecolor="k",
-                    s=60, zorder=4, label="null: strict minimum (at the floor)")
+                    s=60, zorder=4, label="null: strict minimum (zero drops, drawn at the floor)")
     axes[1].scatter(null["zero"], max(null["grad_ratio"], 1e-8), marker="s", facecolor="none", edgecolor="k", s=60, zorder=4)
     lo = min(min(pos(r["decrease_random"]), pos(r["decrease_min"])) for r in [*ends.values(), *inits.values()])
     hi = max(max(pos(r["decrease_random"]), pos(r["decrease_min"])) for r in [*ends.values(), *inits.values()])
@@ -253,7 +254,7 @@ def plot_escape_v2(results: Results, p: Params):
         axes[1].scatter(np.full(len(a), i), a, color=COLOURS[o], zorder=3)
     axes[0].axhline(100 * p.escape_gain_max, color="0.3", ls="--", lw=1, label="5.3 threshold")
     axes[0].axhline(0, color="0.5", lw=0.8)
-    axes[0].set_yscale("symlog", linthresh=0.01)
+    axes[0].set_yscale("symlog", linthresh=1e-4)
     axes[0].set(title="(L control − L escaped) / (L init − L end)", ylabel="share of the decrease (%)")
     axes[0].legend(fontsize="small")
     axes[1].axhline(p.line_radius, color="0.3", ls=":", lw=1, label="v1's cap")

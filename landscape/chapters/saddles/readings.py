@@ -156,6 +156,7 @@ def v2_values(results: Results, p: Params) -> dict[str, Any]:
         "saddles-grad-ratio-median": med(ends, "grad_ratio"), "saddles-grad-ratio-max": float(max(r["grad_ratio"] for r in ends.values())),
         "saddles-negratio-median": med(ends, "neg_ratio"),
         "saddles-decrease-min-median": med(ends, "decrease_min"), "saddles-decrease-random-median": med(ends, "decrease_random"),
+        "saddles-drop-ratio": med(ends, "decrease_min") / med(ends, "decrease_random") if med(ends, "decrease_random") > 0 else math.inf,
         "saddles-init-decrease-min-median": med(inits, "decrease_min"),
         "saddles-init-decrease-random-median": med(inits, "decrease_random"),
         "saddles-v2-gain-median": float(np.median(gains)) if gains.size else math.nan,
@@ -164,6 +165,8 @@ def v2_values(results: Results, p: Params) -> dict[str, Any]:
         "saddles-v2-alpha-max": float(max(abs(c["alpha_min"]) for c in checks)),
         "saddles-v2-capped": int(sum(bool(c["capped_min"]) for c in checks)),
         "saddles-v2-total-decrease-median": float(np.median([c["loss_init"] - c["loss_star"] for c in checks])),
+        # the largest gain 5.3's v2 measure could show: the whole end loss over the decrease
+        "saddles-v2-gain-bound": float(max(c["loss_star"] / (c["loss_init"] - c["loss_star"]) for c in checks)),
         "saddles-v1-capped": int(sum(abs(e["alpha"]) >= p.line_radius for e in results.escapes.values())),
         "saddles-runs": len(results.runs),
         "saddles-pgd-perturbations-min": min(pgd) if pgd else 0,

@@ -12,7 +12,7 @@ from .experiments import Results
 from .readings import big_summary, end_readings, init_readings, null_reading, slq_compare, summary
 
 __all__ = ["LABELS", "SHORT", "final_table", "tolerance_table", "escape_table", "semicircle_table", "slq_table",
-           "big_table", "live_fractions", "saddle_table", "shares_table", "escape_v2_table"]
+           "big_table", "live_fractions", "saddle_table", "shares_table", "escape_v2_table", "null_table"]
 
 LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adagrad": "Adagrad", "pgd": "PGD (perturbed)"}
 SHORT = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adagrad": "Adagrad", "pgd": "PGD"}
@@ -159,3 +159,14 @@ def escape_v2_table(results: Results) -> pd.DataFrame:
                         "L control": c["loss_control"], "gain (share of L init - L end)": c["gain"],
                         "search capped": bool(c["capped_min"])}
                        for (o, s), c in results.checks.items()], "{:.4g}")
+
+
+def null_table(results: Results, p: Params) -> pd.DataFrame:
+    """Claim 5.1's rule on its null (the strict-minimum quadratic, :func:`~.readings.null_reading`): its
+    parts (a)-(c), the drops of its line searches, and its score (the fraction that passes all three)."""
+    r = null_reading(results, p)
+    df = _formatted([{"null": "convex quadratic, mu = |lambda| of the first run", "near zero": r["zero"],
+                      "lambda_min": r["lambda_min"], "drop along v_min": r["decrease_min"],
+                      "drop, random (median)": r["decrease_random"], "(a)": r["stationary"], "(b)": r["degenerate"],
+                      "(c)": r["saddle"], "score (a)+(b)+(c)": float(r["all"]), "rule": f"> {p.most_fraction:g}"}], "{:.3g}")
+    return df
