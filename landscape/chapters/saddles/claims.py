@@ -166,13 +166,14 @@ def _c53(results: Results, p: Params) -> Claim:
     value = float(np.median(finite)) if finite.size else math.nan
     capped = sum(bool(c["capped_min"]) for c in results.checks.values())
     steps = np.abs([c["alpha_min"] for c in results.checks.values()])
-    detail = (f"per run {finite.min():+.2%} to {finite.max():+.2%} of the decrease training achieved; escape steps |α*| "
+    detail = (f"per run {finite.min():+.2g} to {finite.max():+.2g} of the decrease training achieved; escape steps |α*| "
               f"{steps.min():.3g}-{steps.max():.3g}, {capped} of {len(gains)} searches stopped by search_max_steps"
               if finite.size else "no finite gain (every control or escape diverged)")
     c = decide("5.3", "Escaping along the most negative curvature (uncapped line search + a few epochs) buys almost no "
                "loss: median over runs of (control − escaped loss) / (initial − end loss)", value, "<=", p.escape_gain_max,
                detail=detail)
-    c.summary = f"median gain {value:.2%} of all the decrease training achieved (rule <= {p.escape_gain_max:.0%})"
+    c.summary = (f"median gain {value:.2g} of all the loss decrease training achieved (rule <= {p.escape_gain_max:g}); "
+                 f"v1's share of the remaining loss: {float(np.median([e['gain'] for e in results.escapes.values()])):.2g}")
     return c
 
 

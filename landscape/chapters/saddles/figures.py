@@ -231,7 +231,8 @@ def plot_saddle_test(results: Results, p: Params):
     axes[0].plot([lo, hi], [lo, hi], color="0.5", lw=1, ls="--")
     axes[0].set(xscale="log", yscale="log", xlabel="loss drop, random unit directions (median of the searches)",
                 ylabel="loss drop along ±v_min", title="(c): does negative curvature beat a random direction?")
-    axes[0].legend(fontsize="x-small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[1].legend(handles, labels, fontsize="x-small", loc="lower left")   # the empty corner of the right panel
     axes[1].set(yscale="log", xlabel=f"fraction |λ| ≤ {p.zero_tol:g} λmax", ylabel="|∇L| / |∇L at init|",
                 title="(a) near-stationary (below the line), (b) degenerate (right of it)")
     axes[1].axhline(p.stationary_tol, color="0.3", ls="--", lw=1)
@@ -256,6 +257,7 @@ def plot_escape_v2(results: Results, p: Params):
     axes[0].axhline(0, color="0.5", lw=0.8)
     axes[0].set_yscale("symlog", linthresh=1e-4)
     axes[0].set(title="(L control − L escaped) / (L init − L end)", ylabel="share of the decrease (%)")
+    axes[0].set_ylim(top=max(axes[0].get_ylim()[1], 10 * 100 * p.escape_gain_max))
     axes[0].legend(fontsize="small")
     axes[1].axhline(p.line_radius, color="0.3", ls=":", lw=1, label="v1's cap")
     axes[1].set(yscale="log", title="the step |α*| (line search until the loss rises)", ylabel="|α*|")
