@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import subprocess
@@ -97,6 +98,22 @@ def provenance(*, profile: str, device: torch.device, seconds: float, threads: i
 
 
 def claims_record(claims: Sequence[Any]) -> list[dict[str, Any]]:
-    """Decided claims as JSON-able rows: id, statement, value (None when not a number), rule, verdict."""
-    return [{"id": c.id, "statement": c.statement, "value": float(c.value) if isinstance(c.value, (int, float)) else None,
-             "rule": c.rule, "verdict": c.verdict} for c in claims]
+    """Decided claims as JSON-able rows: id, statement, value (None when not a finite number: JSON has
+    no NaN), rule, verdict."""
+    def number(v: Any) -> float | None:
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+    return [{"id": c.id, "statement": c.statement, "value": number(c.value), "rule": c.rule, "verdict": c.verdict}
+            for c in claims]
+
+
+def setting_verdicts(record: dict | None) -> dict[str, list[tuple[str, str]]]:
+    """``{claim id: [(setting, verdict), ...]}`` of a gpu-profile record of the v2 rules, in the
+    record's order (a claim decided once per data set has one pair per data set); empty for no
+    record, or for a record of other rules (a v1 record is not the paper's setting)."""
+    if not record or record.get("rules") != "v2":
+        return {}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in record["claims"]:
+        out.setdefault(str(c["id"]), []).append((str(c.get("setting", "")), c["verdict"]))
+    return out

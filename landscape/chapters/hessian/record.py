@@ -13,7 +13,7 @@ import torch
 
 from ...experiment.claims import Claim
 from ...experiment.params import Params
-from ...experiment.records import claims_record, provenance, read_record, record_path, write_record
+from ...experiment.records import claims_record, provenance, read_record, record_path, write_record, setting_verdicts
 from .experiments import Results, column
 
 __all__ = ["PAPER_SCALE_JSON", "RECORD_PARAMS", "paper_scale_record", "paper_scale_verdicts", "save_paper_scale",
@@ -57,14 +57,8 @@ def paper_scale_record(results: Results, claims: Sequence[Claim], p: Params, *, 
     }
 
 
-def paper_scale_verdicts(record: dict | None) -> dict[str, list[tuple[str, str]]]:
-    """``{claim id: [(setting, verdict), ...]}`` of a v2 record (empty for none, or for a record of the v1 rules)."""
-    if not record or record.get("rules") != "v2":
-        return {}
-    out: dict[str, list[tuple[str, str]]] = {}
-    for c in record["claims"]:
-        out.setdefault(str(c["id"]), []).append((str(c.get("setting", "")), c["verdict"]))
-    return out
+#: ``{claim id: [(setting, verdict), ...]}`` of a v2 record (the verdict strip's paper-setting column)
+paper_scale_verdicts = setting_verdicts
 
 
 def save_paper_scale(record: dict, path: str | Path | None = None) -> Path:

@@ -235,7 +235,7 @@ def paper_scale_text(record: dict) -> str:
     q = record["params"]
     sets = record.get("arm_sets") or {str(record.get("reg_data")): record["arms"]}
     lines = [f"Run: {record['profile']} profile, {record['date']}, {record['device']}, library commit "
-             f"{record['commit']}, torch {record['torch']}, {record['seconds'] / 60:.0f} min; rules {record.get('rules', 'v1')}."]
+             f"{record['commit']}, torch {record['torch']}, {record['seconds'] / 60:.0f} min for the chapter's body (with the cache as it was); rules {record.get('rules', 'v1')}."]
     if record.get("rules") != "v2":
         lines.append(f"NOT the paper's setting: this v1 run trained {record.get('reg_data')} with the paper's MNIST values "
                      "(gamma 1e-3, 30 epochs, sp 10), where the authors' Fashion-MNIST values are gamma 1e-5, 40 epochs, sp 20; "

@@ -14,7 +14,7 @@ import torch
 
 from ...experiment.claims import Claim
 from ...experiment.params import Params
-from ...experiment.records import claims_record, provenance, read_record, record_path, write_record
+from ...experiment.records import claims_record, provenance, read_record, record_path, write_record, setting_verdicts
 from .experiments import Results
 from .readings import end_readings
 
@@ -69,14 +69,8 @@ def paper_scale_record(results: Results, claims: Sequence[Claim], p: Params, *, 
             "params": {k: values[k] for k in RECORD_PARAMS}, "settings": settings, "big": big, "claims": rows}
 
 
-def paper_scale_verdicts(record: dict | None) -> dict[str, list[tuple[str, str]]]:
-    """``{claim id: [(setting, verdict), ...]}`` of a v2 record (empty for none, or for a record of other rules)."""
-    if not record or record.get("rules") != "v2":
-        return {}
-    out: dict[str, list[tuple[str, str]]] = {}
-    for c in record["claims"]:
-        out.setdefault(str(c["id"]), []).append((str(c.get("setting", "")), c["verdict"]))
-    return out
+#: ``{claim id: [(setting, verdict), ...]}`` of a v2 record (the verdict strip's paper-setting column)
+paper_scale_verdicts = setting_verdicts
 
 
 def paper_scale_text(record: dict | None) -> str:
