@@ -155,6 +155,22 @@ def test_every_registered_chapter_declares_exactly_its_parameters_cell():
         schema(name).validate(defaults, allow_extra=False)
 
 
+def test_papermill_reads_every_parameter_of_every_chapter(caplog):
+    """papermill's own reader of the parameters cell (``--help-notebook``, its inference) skips, with a
+    warning, any line with two ``=`` (a ``<=`` in a comment is enough): every parameter must be seen."""
+    import logging
+
+    from papermill import inspect_notebook
+    from landscape.chapters import CHAPTERS, schema
+
+    for name, path in CHAPTERS.items():
+        with caplog.at_level(logging.WARNING, logger="papermill"):
+            caplog.clear()
+            seen = list(inspect_notebook(str(runner.Path(__file__).resolve().parent.parent / path)))
+        assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()], name
+        assert sorted(seen) == sorted(schema(name).names), name
+
+
 def test_a_dead_kernel_is_retried_once_and_reported(root, monkeypatch, capsys):
     import papermill
 
