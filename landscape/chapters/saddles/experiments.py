@@ -8,7 +8,8 @@ cross-entropy on the whole training set used.
 :func:`train_run`            one optimizer and seed: training, the exact spectrum at each of
                              ``snapshot_epochs`` (first seed) and at the end, the eigenvectors
                              the escape follows, the optimizer's final state
-:func:`init_spectrum`        the exact spectrum at initialization (the same for every optimizer)
+:func:`init_spectrum`        the exact spectrum at initialization (the same for every optimizer),
+                             with the eigenvector of its lambda_min
 :func:`escape_run`           the loss along eigenvectors of the converged point, and one escape
                              step along the most negative curvature against a control (v1: the
                              step from a grid capped at ``line_radius``)
@@ -299,13 +300,15 @@ def train_run(*, run: Run, max_dense: int, device: str) -> dict:
     }
 
 
-@cached("saddles/init_spectrum", version=2, ignore=("max_dense", "device"))
+@cached("saddles/init_spectrum", version=3, ignore=("max_dense", "device"))
 def init_spectrum(*, net: Net, seed: int, max_dense: int, device: str) -> dict:
-    """The exact Hessian spectrum of the MLP at initialization (the same for every optimizer)."""
+    """The exact Hessian spectrum of the MLP at initialization (the same for every optimizer), and the unit
+    eigenvector of its :math:`\lambda_{\min}` (``v_min``, for :func:`init_check`: one dense Hessian serves both)."""
     ds = prepared(net.data, net.side)
     train, _ = _on(ds, device)
     model = build_mlp(ds, net.widths, net.activation, seed).to(torch.device(device))
-    return {"eigenvalues": exact_spectrum(model, train, max_dense=max_dense).cpu()}
+    vals, vecs = exact_spectrum(model, train, max_dense=max_dense, vectors=True)
+    return {"eigenvalues": vals.cpu(), "v_min": vecs[:, 0].cpu()}
 
 
 # --- 3: leaving the saddle ------------------------------------------------------------
@@ -421,15 +424,16 @@ def saddle_check(*, run: Run, search: Search, escape_epochs: int, max_dense: int
             "gain": (after["control"] - after["escaped"]) / total if total > 0 else math.nan}
 
 
-@cached("saddles/init_check", version=1, ignore=("max_dense", "device"))
+@cached("saddles/init_check", version=2, ignore=("max_dense", "device"))
 def init_check(*, net: Net, seed: int, search: Search, max_dense: int, device: str) -> dict:
     r""":func:`saddle_check`'s line searches at initialization (the baseline of claim 5.1): the same
-    MLP and seed before any training, its :math:`v_{\min}` from the exact Hessian there."""
+    MLP and seed before any training, its :math:`v_{\min}` from the exact Hessian there
+    (:func:`init_spectrum`'s, read from the cache)."""
     ds = prepared(net.data, net.side)
     train, _ = _on(ds, device)
     model = build_mlp(ds, net.widths, net.activation, seed).to(torch.device(device))
-    vals, vecs = exact_spectrum(model, train, max_dense=max_dense, vectors=True)
-    return {**_searches(model, train, vecs[:, 0], search, seed), "grad_init": grad_norm(model, train), "grad_ratio": 1.0}
+    v_min = init_spectrum(net=net, seed=seed, max_dense=max_dense, device=device)["v_min"].to(torch.device(device))
+    return {**_searches(model, train, v_min, search, seed), "grad_init": grad_norm(model, train), "grad_ratio": 1.0}
 
 
 def quadratic_null(eigenvalues, search: Search, seed: int, *, floor: float = 1e-12) -> dict:
@@ -617,25 +621,24 @@ def run(p: Params, *, big: bool = True) -> Results:
     dense = {"max_dense": p.max_dense, "device": device}
     with threads(p.threads):
         keys = list(settings_)
-        # stage 1, independent units: the large net (the longest, first), the training runs, the spectra and line
-        # searches at initialization
+        # stage 1, independent units: the large net (the longest, first), the training runs, the spectra at
+        # initialization
         first = (([(big_run, {"big": big_setting, "estimators": est, "device": device})] if big else [])
                  + [(train_run, {"run": settings_[k], **dense}) for k in keys]
-                 + [(init_spectrum, {"net": net, "seed": s, **dense}) for s in p.seeds]
-                 + [(init_check, {"net": net, "seed": s, "search": search, **dense}) for s in p.seeds])
+                 + [(init_spectrum, {"net": net, "seed": s, **dense}) for s in p.seeds])
         done = compute(first, workers=p.workers)
         large = done.pop(0) if big else {}
         runs = dict(zip(keys, done[:len(keys)]))
-        n_s = len(p.seeds)
-        inits = {s: d["eigenvalues"] for s, d in zip(p.seeds, done[len(keys):len(keys) + n_s])}
-        init_checks = dict(zip(p.seeds, done[len(keys) + n_s:len(keys) + 2 * n_s]))
-        # stage 2, each from its converged run (read back from the cache)
+        inits = {s: d["eigenvalues"] for s, d in zip(p.seeds, done[len(keys):])}
+        # stage 2, each from its converged run or initial spectrum (read back from the cache)
         second = ([(escape_run, {"run": settings_[k], "line_radius": p.line_radius, "line_points": p.line_points,
                                  "escape_epochs": p.escape_epochs, **dense}) for k in keys]
                   + [(saddle_check, {"run": settings_[k], "search": search, "escape_epochs": p.escape_epochs, **dense})
-                     for k in keys])
+                     for k in keys]
+                  + [(init_check, {"net": net, "seed": s, "search": search, **dense}) for s in p.seeds])
         done = compute(second, workers=p.workers)
-        escapes, checks = dict(zip(keys, done[:len(keys)])), dict(zip(keys, done[len(keys):]))
+        escapes, checks = dict(zip(keys, done[:len(keys)])), dict(zip(keys, done[len(keys):2 * len(keys)]))
+        init_checks = dict(zip(p.seeds, done[2 * len(keys):]))
         n = next(iter(runs.values()))["n_params"]
         goes = {s: goe_eigenvalues(n=n, seed=s, device=device)["eigenvalues"] for s in p.seeds}
         semi = semicircle_fits(runs, inits, goes, p.bulk_trim)
