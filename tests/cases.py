@@ -2,8 +2,11 @@
 
 Every model is built without touching the global RNG (``skip_init`` + a
 ``torch.Generator``), so each case is fully determined by its seed.  References are
-computed with ``torch.func`` on a flat parameter vector, independently of
-``landscape.curvature``.
+computed on a flat parameter vector, independently of ``landscape.curvature``, by
+reverse-over-reverse differentiation (``torch.autograd.functional.hessian``): in
+torch 2.14 ``torch.func.hessian`` (forward-over-reverse) is wrong for LayerNorm and for
+batch norm in training mode (``tests/test_curvature_user_models.py`` shows it), so it is
+not a reference.
 """
 
 from __future__ import annotations
@@ -160,7 +163,7 @@ def flat_loss(case: Case, names: list[str] | None = None, batches=None):
 
 def reference_hessian(case: Case, names: list[str] | None = None) -> torch.Tensor:
     f, theta0 = flat_loss(case, names)
-    return torch.func.hessian(f)(theta0)
+    return torch.autograd.functional.hessian(f, theta0)
 
 
 def reference_ggn(case: Case) -> torch.Tensor:
@@ -173,7 +176,7 @@ def reference_ggn(case: Case) -> torch.Tensor:
             return functional_call(case.model, f.params_of(flat), (x,))
         z = outputs(theta0)
         J = torch.func.jacrev(lambda t: outputs(t).reshape(-1))(theta0)            # (N*C, n)
-        Hout = torch.func.hessian(lambda zz: case.loss_fn(zz.reshape(z.shape), y))(z.reshape(-1))
+        Hout = torch.autograd.functional.hessian(lambda zz: case.loss_fn(zz.reshape(z.shape), y), z.reshape(-1).detach())
         G += (y.shape[0] / total) * J.T @ Hout @ J
     return G
 

@@ -101,7 +101,7 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="'9.weight' does not exist"):
         hessian_trace_penalty(case.model, case.loss_fn, case.batches, params=["9.weight"])
     with pytest.raises(ValueError, match="scalar"):
-        hessian_trace_penalty(case.model, lambda o, y: o.sum(1), case.batches)
+        hessian_trace_penalty(case.model, lambda o, y: o.sum(1), case.batches, reduction="mean")
 
 
 # ---------------------------------------------------------------- estimator="gauss-newton"
@@ -212,11 +212,12 @@ def test_gauss_newton_custom_square_root_and_errors():
 
     known = hessian_trace_penalty(case.model, case.loss_fn, case.batches, generator=3, estimator="gauss-newton")
     custom = hessian_trace_penalty(case.model, lambda z, y: torch.nn.functional.cross_entropy(z, y), case.batches,
-                                   generator=3, estimator="gauss-newton", output_sqrt=_cross_entropy_sqrt)
+                                   generator=3, estimator="gauss-newton", output_sqrt=_cross_entropy_sqrt,
+                                   reduction="mean")
     assert known.item() == custom.item()
     with pytest.raises(ValueError, match="pass output_sqrt"):
         hessian_trace_penalty(case.model, lambda z, y: torch.nn.functional.cross_entropy(z, y), case.batches,
-                              estimator="gauss-newton")
+                              estimator="gauss-newton", reduction="mean")
     with pytest.raises(ValueError, match="shaped like the outputs"):
         hessian_trace_penalty(case.model, case.loss_fn, case.batches, estimator="gauss-newton",
                               output_sqrt=lambda z, y, r: r[:, :1])

@@ -23,11 +23,14 @@ DEFAULT_MAX_DIM = 5000
 
 
 def dense_hessian(model: nn.Module, loss_fn: Callable, data: Any, *, params: Any = None,
-                  max_dim: int = DEFAULT_MAX_DIM, kind: str = "hessian", block_size: int = 256) -> torch.Tensor:
-    r"""Exact Hessian :math:`\nabla^2_\theta L` (or GGN) of the mean loss as an ``(n, n)`` tensor.
+                  max_dim: int = DEFAULT_MAX_DIM, kind: str = "hessian", block_size: int = 256,
+                  **data_options: Any) -> torch.Tensor:
+    r"""Exact Hessian :math:`\nabla^2_\theta L` (or GGN) of the total loss as an ``(n, n)`` tensor.
 
     Args:
         model, loss_fn, data, params, kind: as for :class:`HessianOperator`.
+        data_options: ``reduction``, ``batch_size_fn``, ``split_batch``, ``forward_fn``,
+            ``forward_seed``, passed to :class:`HessianOperator`.
         max_dim: refuse above this many parameters (memory is :math:`n^2` numbers and
             time :math:`n` HVPs).
         block_size: identity columns per ``op @ E`` call.
@@ -42,7 +45,7 @@ def dense_hessian(model: nn.Module, loss_fn: Callable, data: Any, *, params: Any
     """
     max_dim = check_int("max_dim", max_dim, minimum=1)
     block_size = check_int("block_size", block_size, minimum=1)
-    op = HessianOperator(model, loss_fn, data, params=params, kind=kind)
+    op = HessianOperator(model, loss_fn, data, params=params, kind=kind, **data_options)
     n = op.shape[0]
     if n > max_dim:
         raise ValueError(f"dense_hessian: the Hessian dimension n={n} exceeds max_dim={max_dim} "

@@ -1,20 +1,22 @@
 r"""Hessian- and Gauss-Newton-vector products as a linear operator.
 
 :class:`HessianOperator` represents, without ever forming it, the Hessian of the
-sample-weighted mean loss with respect to a set of parameters,
+total loss with respect to a set of parameters,
 
 .. math::
 
-    L(\theta) = \sum_b \frac{n_b}{N} \, \ell_b(\theta), \qquad
-    H = \nabla^2_\theta L(\theta), \qquad N = \sum_b n_b,
+    L(\theta) = \sum_b w_b \, \ell_b(\theta), \qquad
+    H = \nabla^2_\theta L(\theta), \qquad
+    w_b = n_b / N \ \text{(a mean loss)}, \quad w_b = 1 \ \text{(a sum loss)},
 
-where :math:`\ell_b` is the (mean) loss of batch :math:`b` of size :math:`n_b`
-(so several unequal batches give exactly the Hessian of the concatenated batch),
+where :math:`\ell_b` is the loss of batch :math:`b` of size :math:`n_b` and :math:`N = \sum_b n_b`
+(so several unequal batches give exactly the Hessian of the concatenated batch; how batches,
+reductions and sizes are read: :mod:`landscape.curvature.batches`),
 or the generalized Gauss-Newton matrix (Schraudolph 2002; Martens 2010)
 
 .. math::
 
-    G = \sum_b \frac{n_b}{N} J_b^\top \, \nabla^2_z \ell_b \, J_b,
+    G = \sum_b w_b J_b^\top \, \nabla^2_z \ell_b \, J_b,
     \qquad J_b = \partial z_b / \partial \theta ,
 
 with :math:`z_b` the network outputs of batch :math:`b`.  Products use Pearlmutter's
@@ -40,146 +42,21 @@ References:
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from ..validation import check_choice
-from .dataconv import lean_data_convs
+from ..validation import check_choice, check_int
+from .batches import as_batches, batch_loss, read_batches, tensors_in
 
 Tensor = torch.Tensor
 
 __all__ = ["HessianOperator", "resolve_params", "as_batches"]
 
 _KINDS = ("hessian", "ggn")
-_STOCHASTIC = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def _is_single_batch(data: Any) -> bool:
-    return (isinstance(data, (tuple, list)) and len(data) == 2
-            and isinstance(data[1], torch.Tensor))
-
-
-def _first_tensor(x: Any) -> Tensor | None:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, dict):
-        x = list(x.values())
-    if isinstance(x, (tuple, list)):
-        for item in x:
-            t = _first_tensor(item)
-            if t is not None:
-                return t
-    return None
-
-
-def _tensors_in(x: Any) -> list[Tensor]:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, dict):
-        x = list(x.values())
-    if isinstance(x, (tuple, list)):
-        return [t for item in x for t in _tensors_in(item)]
-    return []
-
-
-def _batch_size(inputs: Any, targets: Tensor) -> int:
-    if targets.ndim >= 1:
-        return int(targets.shape[0])
-    t = _first_tensor(inputs)
-    if t is None or t.ndim == 0:
-        raise ValueError("cannot infer the batch size: targets is 0-dimensional and inputs hold no batched tensor")
-    return int(t.shape[0])
-
-
-def as_batches(data: Any) -> list[tuple[Any, Tensor]]:
-    """Normalize ``data`` to a list of ``(inputs, targets)`` batches.
-
-    ``data`` is one batch -- a pair whose second element (the targets) is a tensor --
-    or an iterable of such pairs (a list, a generator, a DataLoader: it is iterated
-    once, here, and the batches are kept by reference).
-    """
-    if _is_single_batch(data):
-        return [(data[0], data[1])]
-    if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
-        raise ValueError("data must be an (inputs, targets) batch or an iterable of such batches")
-    batches = []
-    for i, batch in enumerate(data):
-        if not _is_single_batch(batch):
-            raise ValueError(f"batch {i} of data is not an (inputs, targets) pair with a tensor of targets")
-        batches.append((batch[0], batch[1]))
-    if not batches:
-        raise ValueError("data contains no batches")
-    return batches
-
-
-def check_batches(batches: list[tuple[Any, Tensor]], dtype: torch.dtype) -> list[int]:
-    """The batch sizes of ``batches``, after checking what would make the curvature silently
-    wrong or fail deep inside autograd.
-
-    Raises:
-        ValueError: an empty batch, or NaN / infinite values in a batch's inputs or targets.
-        TypeError: floating-point inputs of another dtype than the parameters' ``dtype``.
-    """
-    sizes = []
-    for i, (x, y) in enumerate(batches):
-        n = _batch_size(x, y)
-        if n == 0:
-            raise ValueError(f"Invalid data: batch {i} is empty (must hold at least one example)")
-        for what, tensors in (("inputs", _tensors_in(x)), ("targets", [y])):
-            for t in tensors:
-                if not t.is_floating_point():
-                    continue
-                if what == "inputs" and t.dtype != dtype:
-                    raise TypeError(f"Invalid data: batch {i} has {t.dtype} inputs but the parameters are {dtype} "
-                                    f"(must match: convert the data or the model with .to({dtype}))")
-                if not bool(torch.isfinite(t).all()):
-                    raise ValueError(f"Invalid data: batch {i} has NaN or infinite values in its {what} "
-                                     "(must be finite: clean the data or drop those examples)")
-        sizes.append(n)
-    return sizes
-
-
-def _to_device(x: Any, device: torch.device) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, dict):
-        return {k: _to_device(v, device) for k, v in x.items()}
-    if isinstance(x, (tuple, list)):
-        return type(x)(_to_device(v, device) for v in x)
-    return x
-
-
-def forward(model: nn.Module, inputs: Any) -> Any:
-    """Call ``model`` on ``inputs`` (a tensor; a tuple/list is splatted, a dict is passed as keywords)."""
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
-
-
-def batch_loss(model: nn.Module, loss_fn: Callable, inputs: Any, targets: Tensor,
-               device: torch.device) -> tuple[Tensor, Any]:
-    """Forward one batch and check that the loss is a scalar; returns ``(loss, outputs)``.
-
-    Convolutions of the data run through :func:`~landscape.curvature.dataconv.lean_data_convs`
-    (same values, a double backward without PyTorch's unused input-gradient term).
-    """
-    inputs = _to_device(inputs, device)
-    with lean_data_convs():
-        outputs = forward(model, inputs)
-    loss = loss_fn(outputs, targets.to(device))
-    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"loss_fn must return a scalar (0-dim) tensor, the mean loss; got {shape}")
-    return loss, outputs
 
 
 # ------------------------------------------------------------------------ parameters
@@ -238,32 +115,65 @@ def resolve_params(model: nn.Module, params: Any = None) -> tuple[list[str], lis
 class _Engine:
     """Shared state of an operator and its block views: model, data, graph cache."""
 
-    def __init__(self, model, loss_fn, batches, names, tensors, kind):
-        self.model, self.loss_fn, self.batches = model, loss_fn, batches
+    def __init__(self, model, loss_fn, data, names, tensors, kind, forward_fn, forward_seed):
+        self.model, self.loss_fn, self.data = model, loss_fn, data
+        self.batches, self.weights, self.sizes = data.batches, data.weights, data.sizes
         self.names, self.tensors, self.kind = names, tensors, kind
+        self.forward_fn, self.forward_seed = forward_fn, forward_seed
         self.index = {n: i for i, n in enumerate(names)}
         self.device = tensors[0].device
-        sizes = [_batch_size(x, y) for x, y in batches]
-        if any(s <= 0 for s in sizes):
-            raise ValueError("data contains an empty batch")
-        total = float(sum(sizes))
-        self.sizes = sizes
-        self.weights = [s / total for s in sizes]
         self._cache: dict | None = None
-        self._cache_key: tuple | None = None
+        self._state: tuple | None = None
+        self._values: list[Tensor] | None = None
+        self._deterministic_in: tuple | None = None
 
-    # The cache of a single batch is invalidated when a parameter or a data tensor is
-    # modified in place (its version counter moves) or when model.training changes.
-    def _key(self) -> tuple:
-        data = _tensors_in(self.batches[0])
-        return ((self.model.training,) + tuple(t._version for t in self.tensors)
-                + tuple(t._version for t in data))
+    # The kept graph of a single batch is valid while the model computes the same function of the same data:
+    # every parameter and buffer holds the values it had when the graph was built (compared exactly, so edits
+    # through ``.data`` or ``vector_to_parameters``, which no version counter sees, are found), the selected
+    # parameters are the model's (not replaced by new tensors), every submodule is in the same train/eval mode,
+    # and the data tensors are the same storage at the same version.
+    def _state_now(self) -> tuple:
+        data = tensors_in(self.batches[0])
+        return (tuple(m.training for m in self.model.modules())
+                + tuple((t.data_ptr(), t._version, tuple(t.shape)) for t in data))
+
+    def _values_now(self) -> list[Tensor]:
+        return [t for t in self.model.parameters()] + [b for b in self.model.buffers()]
+
+    def check_params(self) -> None:
+        named = dict(self.model.named_parameters())
+        for name, t in zip(self.names, self.tensors):
+            if named.get(name) is not t:
+                raise RuntimeError(f"HessianOperator: the model's parameter {name!r} was replaced by another tensor "
+                                   "after the operator was made (assign values with .data or copy_ instead, or make "
+                                   "a new HessianOperator)")
+
+    def _unchanged(self) -> bool:
+        if self._cache is None or self._state != self._state_now():
+            return False
+        now = self._values_now()
+        return len(now) == len(self._values) and all(
+            a.shape == b.shape and torch.equal(a.detach(), b) for a, b in zip(now, self._values))
 
     def release(self) -> None:
-        self._cache, self._cache_key = None, None
+        self._cache, self._state, self._values = None, None, None
 
-    def _build(self, inputs, targets) -> dict:
-        loss, outputs = batch_loss(self.model, self.loss_fn, inputs, targets, self.device)
+    def check_deterministic(self) -> None:
+        """At the first product in each train/eval state: refuse a random forward without ``forward_seed``."""
+        modes = tuple(m.training for m in self.model.modules())
+        if self.forward_seed is not None or modes == self._deterministic_in:
+            return
+        if _stochastic(self.model, self.batches, self.forward_fn, self.device):
+            raise ValueError("HessianOperator: the model's forward is random (two forwards of the same batch differ: "
+                             "dropout or another random layer in training mode), so it has no fixed Hessian; call "
+                             "model.eval(), or pass forward_seed=<int> for the Hessian at one fixed mask per batch")
+        self._deterministic_in = modes
+
+    def _build(self, index: int) -> dict:
+        inputs, targets = self.batches[index]
+        with _seeded(self.forward_seed, index, self.device):
+            loss, outputs = batch_loss(self.model, self.loss_fn, inputs, targets, self.device,
+                                       forward_fn=self.forward_fn, keep_buffers=True)
         if self.kind == "hessian":
             if loss.requires_grad:
                 grads = torch.autograd.grad(loss, self.tensors, create_graph=True, allow_unused=True)
@@ -334,26 +244,55 @@ class _Engine:
                     if prod is not None:
                         out[offsets[a]:offsets[a + 1], c].add_(prod.reshape(-1), alpha=weight)
 
+        self.check_params()
+        self.check_deterministic()
         if len(self.batches) == 1:
-            key = self._key()
-            if self._cache is None or self._cache_key != key:
-                self._cache = None  # free the old graph before building the new one
-                self._cache = self._build(*self.batches[0])
-                self._cache_key = key
-            accumulate(self._products(self._cache, subset, cols), 1.0)
+            if not self._unchanged():
+                self.release()  # free the old graph before building the new one
+                self._cache = self._build(0)
+                self._state = self._state_now()
+                self._values = [t.detach().clone() for t in self._values_now()]
+            accumulate(self._products(self._cache, subset, cols), self.weights[0])
         else:
-            for (inputs, targets), weight in zip(self.batches, self.weights):
-                cache = self._build(inputs, targets)
+            for index, weight in enumerate(self.weights):
+                cache = self._build(index)
                 accumulate(self._products(cache, subset, cols), weight)
                 del cache
         return out
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, index: int, device: torch.device):
+    """With a ``seed``, the forward of batch ``index`` under the RNG state of ``seed + index`` (and the global
+    RNG restored after): a stochastic layer draws the same mask at every rebuild."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed + index)
+        yield
+
+
+def _stochastic(model: nn.Module, batches, forward_fn, device) -> bool:
+    """Whether two forwards of the first batch differ (a random layer active); on copies of the buffers."""
+    if not any(m.training for m in model.modules()):
+        return False
+    inputs, targets = batches[0]
+    with torch.no_grad():
+        outs = [tensors_in(batch_loss(model, lambda o, y: torch.zeros((), device=device), inputs, targets, device,
+                                      forward_fn=forward_fn, keep_buffers=True)[1]) for _ in range(2)]
+    for a, b in zip(*outs):
+        if a.is_floating_point() and float((a - b).abs().max()) > 1e-6 * max(float(a.abs().max()), 1e-30):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- operator
 
 
 class HessianOperator:
-    r"""The Hessian (or GGN) of the mean loss as a symmetric linear operator.
+    r"""The Hessian (or GGN) of the total loss as a symmetric linear operator.
 
     ``op @ v`` returns :math:`H_{BB} v` for the flattened parameters :math:`B` named in
     ``params`` (their tensors flattened and concatenated in that order; ``None``
@@ -361,39 +300,67 @@ class HessianOperator:
     may be a vector of shape ``(n,)`` or a matrix ``(n, k)`` whose columns are
     vectors; ``op.hvps`` counts columns multiplied so far (assign 0 to reset).
 
-    Over several batches the loss is the exact sample-weighted mean (a short last
-    batch counts by its size), so a list of unequal batches gives the same operator
-    as their concatenation.  ``kind="ggn"`` gives the generalized Gauss-Newton matrix
-    :math:`\sum_b \tfrac{n_b}{N} J_b^\top \nabla^2_z \ell_b J_b` instead.
+    The loss is the total the user defined, :math:`L = \sum_b w_b \ell_b` over the batches
+    (:mod:`landscape.curvature.batches`): for a mean loss :math:`w_b = n_b / N`, so unequal batches
+    give the mean over all examples, and for a sum loss (``reduction="sum"``) :math:`w_b = 1`, the sum
+    over all of them; either way the operator of the concatenated data. The reduction is read from
+    the loss (an ``nn.Module``'s ``reduction``, a ``functools.partial``, a signature default such as
+    ``F.cross_entropy``'s) or declared with ``reduction=``; several batches with a loss that says
+    neither are refused. ``kind="ggn"`` gives the generalized Gauss-Newton matrix
+    :math:`\sum_b w_b J_b^\top \nabla^2_z \ell_b J_b` instead.
 
-    Side effects and modes: the constructor only inspects names and shapes (a
-    one-shot iterator or a DataLoader in ``data`` is iterated once, here); nothing is
-    computed until the first product.  The model is evaluated in the mode it is in:
-    the operator never calls ``model.train()``/``model.eval()``.  Call
-    ``model.eval()`` yourself for networks with dropout or batch norm (in training
-    mode their forward is random or batch-coupled and, for batch norm, updates
-    running statistics at each forward); a warning is issued when such modules are
-    found in training mode.  Caller tensors are never modified.
+    Side effects and modes: the constructor reads ``data`` (a one-shot iterator or a
+    DataLoader is iterated once, here, and its batches kept: a shuffled loader is frozen
+    in that order, and examples a ``drop_last`` loader leaves out are counted in a
+    warning; ``op.num_samples`` is what is used).  The model is evaluated in the mode it
+    is in: the operator never calls ``model.train()``/``model.eval()``.  A batch norm in
+    training mode uses batch statistics (the curvature of that function), and its
+    buffers (running statistics, ``num_batches_tracked``) are left exactly as they were:
+    products run on copies.  A model whose forward is random (two forwards of the first
+    batch differ: dropout in training mode) is refused at the first product unless
+    ``forward_seed`` fixes the randomness: every forward of batch ``b`` then runs with the RNG seeded to
+    ``forward_seed + b`` (one fixed mask per batch; the global RNG is restored).  Caller
+    tensors are never modified.
 
-    For one batch the double-backprop graph is kept between products and rebuilt
-    automatically when a parameter or a data tensor is changed in place (its version
-    counter moves) or the training flag changes; :meth:`release` frees it.  On a GPU,
-    keep the data on the model's device (otherwise each rebuild copies it over).
+    For one batch the double-backprop graph is kept between products.  It is rebuilt
+    when the model would compute another function: a parameter or buffer value changed
+    by any means (compared exactly with a copy kept at build time, so edits through
+    ``.data``, ``vector_to_parameters``, ``load_state_dict`` or an optimizer step are all
+    seen; cost one pass over the parameters per product), any submodule switched
+    between train and eval, or a data tensor changed in place.  A parameter *replaced*
+    by a new tensor is an error.  :meth:`release` frees the graph.  On a GPU, keep the
+    data on the model's device (otherwise each rebuild copies it over).
+
+    Forwards run with kernels that have a double backward: data convolutions rerouted,
+    attention (``scaled_dot_product_attention``, transformer layers) on its math kernel,
+    cuDNN off for recurrent layers.
 
     Args:
-        model: the network; its parameters fix device and dtype.
-        loss_fn: ``loss_fn(outputs, targets)`` returning the mean loss (a 0-dim tensor).
-        data: one ``(inputs, targets)`` batch or an iterable of them.  ``inputs`` may
-            be a tensor, a tuple (splatted) or a dict (keywords); batches are moved
-            to the parameters' device when needed (copies; the originals are kept).
+        model: the network (an ``nn.Module``); its parameters fix device and dtype.
+        loss_fn: ``loss_fn(outputs, targets)`` returning the batch's loss (a 0-dim tensor).
+        data: one batch or an iterable of them; a batch is an ``(inputs, targets)`` pair or a
+            mapping with its targets under ``"labels"`` or ``"targets"``. ``inputs`` may be a
+            tensor, a tuple (splatted) or any mapping (keywords); batches are moved to the
+            parameters' device when needed (copies; the originals are kept).
         params: ``None``, a parameter name, or a list of names (the block).
         kind: ``"hessian"`` or ``"ggn"``.
+        reduction: ``"mean"`` or ``"sum"``, for a loss whose reduction cannot be read.
+        batch_size_fn: ``batch_size_fn(inputs, targets) -> int``, the weight :math:`n_b` of a batch
+            of a mean loss; default the leading dimension of the targets (refused as ambiguous
+            where the inputs' differs, or the model has sequence-first layers: pass
+            ``lambda x, y: y.shape[1]`` for ``(T, N)`` targets).
+        split_batch: ``split_batch(batch) -> (inputs, targets)`` for batches of another layout.
+        forward_fn: ``forward_fn(model, inputs) -> outputs`` instead of the default call.
+        forward_seed: fix the randomness of a stochastic forward (see above).
 
     Raises:
         ValueError: unknown ``kind``, unknown/frozen/duplicate parameter names, no
             trainable parameters, parameters of mixed dtype or device, bad ``data``
-            (not batches, an empty batch, NaN or infinite values).
+            (not batches, an empty batch, NaN or infinite values), an unknown reduction or
+            ambiguous batch sizes over several batches, a model that is not an ``nn.Module``;
+            at the first product, a random forward without ``forward_seed``.
         TypeError: floating-point data of another dtype than the parameters.
+        RuntimeError: at a product, a selected parameter replaced by another tensor.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -408,10 +375,16 @@ class HessianOperator:
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, data: Any, *, params: Any = None,
-                 kind: str = "hessian"):
+                 kind: str = "hessian", reduction: str | None = None, batch_size_fn: Callable | None = None,
+                 split_batch: Callable | None = None, forward_fn: Callable | None = None,
+                 forward_seed: int | None = None):
         check_choice("kind", kind, _KINDS)
         if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}: wrap a function f(x) whose "
+                             "parameters are tensors in a module that holds them as nn.Parameter attributes and calls "
+                             "f in its forward (or pass the module and a forward_fn)")
+        if forward_seed is not None:
+            forward_seed = check_int("forward_seed", forward_seed, minimum=0)
         names, tensors = resolve_params(model, params)
         dtypes = {t.dtype for t in tensors}
         if len(dtypes) != 1:
@@ -421,13 +394,9 @@ class HessianOperator:
         devices = {t.device for t in tensors}
         if len(devices) != 1:
             raise ValueError(f"the selected parameters live on several devices {sorted(map(str, devices))}")
-        batches = as_batches(data)
-        check_batches(batches, tensors[0].dtype)
-        if model.training and any(isinstance(m, _STOCHASTIC) for m in model.modules()):
-            warnings.warn("HessianOperator: the model is in training mode and has dropout/batch-norm layers; "
-                          "products will be random or batch-coupled (call model.eval() for a fixed operator)",
-                          stacklevel=2)
-        self._engine = _Engine(model, loss_fn, batches, names, tensors, kind)
+        data = read_batches(data, loss_fn, tensors[0].dtype, model=model, reduction=reduction,
+                            batch_size_fn=batch_size_fn, split_batch=split_batch)
+        self._engine = _Engine(model, loss_fn, data, names, tensors, kind, forward_fn, forward_seed)
         self._subset = list(range(len(names)))
         self._init_view()
 
@@ -471,8 +440,13 @@ class HessianOperator:
 
     @property
     def num_samples(self) -> int:
-        """Total number of samples ``N`` over all batches."""
+        """Total number of samples ``N`` over all batches (``batch_size_fn``'s count where given)."""
         return sum(self._engine.sizes)
+
+    @property
+    def reduction(self) -> str | None:
+        """``"mean"`` or ``"sum"`` as read or declared (``None``: one batch of a loss that says neither)."""
+        return self._engine.data.reduction
 
     @property
     def num_batches(self) -> int:
@@ -484,7 +458,8 @@ class HessianOperator:
 
     def __repr__(self) -> str:
         return (f"HessianOperator(kind={self.kind!r}, n={self._n}, params={len(self.param_names)}, "
-                f"batches={self.num_batches}, dtype={self.dtype}, device={self.device}, hvps={self.hvps})")
+                f"batches={self.num_batches}, samples={self.num_samples}, reduction={self.reduction}, "
+                f"dtype={self.dtype}, device={self.device}, hvps={self.hvps})")
 
     # -- structure ----------------------------------------------------------------
     def block(self, params: Any) -> "HessianOperator":

@@ -199,11 +199,14 @@ class LayerwiseResult(Mapping):
 def layerwise(model: nn.Module, loss_fn: Callable, data: Any, *, layers: Any = None, kind: str = "hessian",
               k: int = 1, which: str = "largest", tol: float = 1e-6, max_hvps: int | None = None,
               num_matvecs: int = 30, trace_method: str = "hutch++", num_probes: int = 4, num_steps: int = 40,
-              seed: int = 0, compute: tuple[str, ...] = _COMPUTE, include_full: bool = True) -> LayerwiseResult:
+              seed: int = 0, compute: tuple[str, ...] = _COMPUTE, include_full: bool = True,
+              **data_options: Any) -> LayerwiseResult:
     r"""Top eigenvalues, trace and spectral density per layer and for the whole network.
 
     Args:
         model, loss_fn, data, kind: as for :class:`HessianOperator`.
+        data_options: ``reduction``, ``batch_size_fn``, ``split_batch``, ``forward_fn``,
+            ``forward_seed``, passed to :class:`HessianOperator`.
         layers: ``None`` (:func:`default_layers`), a dict ``name -> [parameter names]``,
             or a list whose entries are parameter names (a block each) or module
             prefixes (all parameters under ``prefix.``).  Layers must not overlap;
@@ -244,7 +247,7 @@ def layerwise(model: nn.Module, loss_fn: Callable, data: Any, *, layers: Any = N
     num_matvecs = check_int("num_matvecs", num_matvecs, minimum=3 if trace_method == "hutch++" else 1)
     all_names, _ = resolve_params(model, None)
     spec = _resolve_layers(model, layers, all_names)
-    full_op = HessianOperator(model, loss_fn, data, kind=kind)
+    full_op = HessianOperator(model, loss_fn, data, kind=kind, **data_options)
     ops = {name: full_op.block(names) for name, names in spec.items()}
     result = LayerwiseResult()
     for name, names in spec.items():

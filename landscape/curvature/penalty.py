@@ -65,7 +65,8 @@ from torch import nn
 
 from ..validation import check_choice, check_int
 from ._utils import make_generator, rademacher
-from .hvp import as_batches, batch_loss, check_batches, resolve_params
+from .batches import batch_loss, read_batches
+from .hvp import resolve_params
 
 Tensor = torch.Tensor
 
@@ -78,14 +79,16 @@ _ESTIMATORS = ("hutchinson", "gauss-newton")
 def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, params: Any = None,
                           num_probes: int = 1, generator: torch.Generator | int | None = None,
                           return_loss: bool = False, estimator: str = "hutchinson",
-                          output_sqrt: Callable | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                          output_sqrt: Callable | None = None,
+                          reduction: str | None = None) -> Tensor | tuple[Tensor, Tensor]:
     r"""Differentiable :math:`\frac1K\sum_k v_k^\top H_{BB} v_k`, expectation :math:`\operatorname{tr} H_{BB}`.
 
     Args:
         model: the network (evaluated in its current train/eval mode).
         loss_fn: ``loss_fn(outputs, targets)`` returning the mean loss.
         batch: one ``(inputs, targets)`` batch (a list of batches is combined as in
-            :class:`HessianOperator`, all in one graph).
+            :class:`HessianOperator`, all in one graph: the total loss, a sample-weighted
+            mean or a sum by the loss's reduction).
         params: the block :math:`B` (``None`` = all trainable parameters, or names).
         num_probes: :math:`K`, Rademacher probes averaged (over parameters, or over outputs).
         generator: a :class:`torch.Generator` or an int seed for the probes; ``None``
@@ -105,6 +108,8 @@ def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, pa
             ``outputs``, with ``E[u u^T]`` equal to the output Hessian of
             ``loss_fn(outputs, targets)`` for Rademacher ``r`` shaped like ``outputs``
             (block-diagonal over the loss's terms).
+        reduction: ``"mean"`` or ``"sum"`` for a loss whose reduction cannot be read (only needed
+            for several batches; :func:`landscape.curvature.batches.loss_reduction`).
 
     Returns:
         The penalty (0-dim tensor attached to the graph), or ``(penalty, loss)``.
@@ -122,15 +127,14 @@ def hessian_trace_penalty(model: nn.Module, loss_fn: Callable, batch: Any, *, pa
         sqrt = output_sqrt if output_sqrt is not None else _known_sqrt(loss_fn)
     names, tensors = resolve_params(model, params)
     gen = make_generator(generator)
-    batches = as_batches(batch)
-    sizes = check_batches(batches, tensors[0].dtype)
-    total = float(sum(sizes))
+    data = read_batches(batch, loss_fn, tensors[0].dtype, model=model, reduction=reduction,
+                        caller="hessian_trace_penalty")
     device, dtype = tensors[0].device, tensors[0].dtype
     loss, outputs = None, []
-    for (x, y), size in zip(batches, sizes):
+    for (x, y), weight in zip(data.batches, data.weights):
         lb, out = batch_loss(model, loss_fn, x, y, device)
-        outputs.append((out, y.to(device), size / total))
-        loss = lb * (size / total) if loss is None else loss + lb * (size / total)
+        outputs.append((out, y.to(device), weight))
+        loss = lb * weight if loss is None else loss + lb * weight
     if sqrt is None:
         penalty = _hutchinson(loss, tensors, num_probes, gen, dtype, device)
     else:
