@@ -4,7 +4,7 @@ r"""The curvature-toolkit chapter (``book/toolkit.ipynb``): every quantity of
 against the peer libraries (``bench.py``, from ``bench/run.py``'s results).
 """
 
-from . import bench, figures
+from . import bench, figures, your_model
 from .claims import claims
 from .experiments import Results, run
 from .schema import SCHEMA
@@ -19,6 +19,7 @@ SMOKE_CHECKS = {
     "toolkit-slq-w1": (0.0, 0.5),
     "toolkit-trace-coverage": (0.0, 1.0),
     "toolkit-penalty-z": (0.0, 20.0),
+    "toolkit-your-model-eig-err": (0.0, 1e-8),
 }
 
-__all__ = ["NOTEBOOK", "ORDER", "SCHEMA", "SMOKE_CHECKS", "run", "claims", "figures", "bench", "Results"]
+__all__ = ["NOTEBOOK", "ORDER", "SCHEMA", "SMOKE_CHECKS", "run", "claims", "figures", "bench", "your_model", "Results"]
