@@ -237,43 +237,78 @@ class Batches:
     reduction: str | None
     weights: list[float]
     dropped: int = 0
+    total: int | None = None        # N over every rank of a process group (None: this process's data)
 
     @property
     def num_samples(self) -> int:
-        return sum(self.sizes)
+        """:math:`N`: the examples of the whole loss (over every rank of a process group)."""
+        return sum(self.sizes) if self.total is None else self.total
 
 
 def read_batches(data: Any, loss_fn: Callable, dtype: torch.dtype, *, model: nn.Module | None = None,
                  reduction: str | None = None, batch_size_fn: Callable | None = None,
-                 split_batch: Callable | None = None, caller: str = "HessianOperator") -> Batches:
+                 split_batch: Callable | None = None, caller: str = "HessianOperator", group: Any = None,
+                 device: torch.device | None = None) -> Batches:
     """``data`` as :class:`Batches`: split (:func:`as_batches`), checked (:func:`check_batches`) and weighted.
+
+    With a process ``group`` (:mod:`landscape.curvature.distributed`), ``data`` is this rank's shard (it may be
+    empty), the weights are those of the loss over every rank's data (:math:`N` all-reduced), and an error on any
+    rank is raised on every rank.
 
     Raises:
         ValueError: several batches with a loss whose reduction is unknown (declare ``reduction=``), or a mean
             loss over several batches whose sizes are ambiguous (declare ``batch_size_fn=``); and every error of
             :func:`as_batches`, :func:`loss_reduction` and :func:`check_batches`.
+        RankFailure: another rank of ``group`` failed to read its data.
     """
-    batches = as_batches(data, split_batch)
-    red = loss_reduction(loss_fn, reduction)
-    sizes, why = check_batches(batches, dtype, batch_size_fn=batch_size_fn, model=model)
-    total = sum(sizes)
-    dropped = _dropped(data, total)
+    error: Exception | None = None
+    batches, sizes, why, red, dropped = [], [], None, None, 0
+    try:
+        if group is None or not _is_empty(data):
+            batches = as_batches(data, split_batch)
+        red = loss_reduction(loss_fn, reduction)
+        sizes, why = check_batches(batches, dtype, batch_size_fn=batch_size_fn, model=model)
+        dropped = _dropped(data, sum(sizes))
+    except (ValueError, TypeError) as err:
+        if group is None:
+            raise
+        error = err
+    if group is None:
+        total, count, ambiguous = sum(sizes), len(batches), why is not None
+    else:
+        from .distributed import RankFailure, all_sum, failures
+
+        failed = failures(error is not None, group, device or torch.device("cpu"))
+        if error is not None:
+            raise error
+        if failed:
+            raise RankFailure(f"{caller}: rank(s) {failed} of the process group failed to read their data "
+                              "(their error is raised there)")
+        total, count, flag = all_sum([sum(sizes), len(batches), float(why is not None)], group,
+                                     device or torch.device("cpu"))
+        total, count, ambiguous = int(total), int(count), flag > 0
+        if count == 0:
+            raise ValueError(f"{caller}: no rank of the process group holds any data")
     if dropped:
         warnings.warn(f"{caller}: the DataLoader drops its last batch (drop_last=True): {dropped} of "
-                      f"{total + dropped} examples are left out; the curvature is that of the other {total}",
+                      f"{sum(sizes) + dropped} examples are left out; the curvature is that of the other {sum(sizes)}",
                       stacklevel=3)
-    if len(batches) == 1:
-        return Batches(batches, sizes, red, [1.0], dropped)
+    if count == 1:
+        return Batches(batches, sizes, red, [1.0] * len(batches), dropped, total)
     if red is None:
         raise ValueError(f"{caller}: cannot tell whether loss_fn {loss_fn!r} averages or sums over a batch, and over "
-                         f"{len(batches)} batches that decides the total: pass reduction='mean' or reduction='sum'")
+                         f"{count} batches that decides the total: pass reduction='mean' or reduction='sum'")
     if red == "sum":
-        return Batches(batches, sizes, red, [1.0] * len(batches), dropped)
-    if why is not None:
-        raise ValueError(f"{caller}: the batch size is ambiguous ({why}), and a mean over {len(batches)} batches "
-                         "weighs each by its size: pass batch_size_fn, e.g. lambda inputs, targets: targets.shape[1] "
-                         "for sequence-first (T, N) targets, or lambda inputs, targets: targets.shape[0]")
-    return Batches(batches, sizes, red, [s / total for s in sizes], dropped)
+        return Batches(batches, sizes, red, [1.0] * len(batches), dropped, total)
+    if ambiguous:
+        raise ValueError(f"{caller}: the batch size is ambiguous ({why or 'on another rank'}), and a mean over {count} "
+                         "batches weighs each by its size: pass batch_size_fn, e.g. lambda inputs, targets: "
+                         "targets.shape[1] for sequence-first (T, N) targets, or lambda inputs, targets: targets.shape[0]")
+    return Batches(batches, sizes, red, [s / total for s in sizes], dropped, total)
+
+
+def _is_empty(data: Any) -> bool:
+    return isinstance(data, (list, tuple)) and len(data) == 0
 
 
 # ----------------------------------------------------------------------------- the forward

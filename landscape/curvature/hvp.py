@@ -115,11 +115,11 @@ def resolve_params(model: nn.Module, params: Any = None) -> tuple[list[str], lis
 class _Engine:
     """Shared state of an operator and its block views: model, data, graph cache."""
 
-    def __init__(self, model, loss_fn, data, names, tensors, kind, forward_fn, forward_seed):
+    def __init__(self, model, loss_fn, data, names, tensors, kind, forward_fn, forward_seed, group=None):
         self.model, self.loss_fn, self.data = model, loss_fn, data
         self.batches, self.weights, self.sizes = data.batches, data.weights, data.sizes
         self.names, self.tensors, self.kind = names, tensors, kind
-        self.forward_fn, self.forward_seed = forward_fn, forward_seed
+        self.forward_fn, self.forward_seed, self.group = forward_fn, forward_seed, group
         self.index = {n: i for i, n in enumerate(names)}
         self.device = tensors[0].device
         self._cache: dict | None = None
@@ -161,7 +161,7 @@ class _Engine:
     def check_deterministic(self) -> None:
         """At the first product in each train/eval state: refuse a random forward without ``forward_seed``."""
         modes = tuple(m.training for m in self.model.modules())
-        if self.forward_seed is not None or modes == self._deterministic_in:
+        if self.forward_seed is not None or modes == self._deterministic_in or not self.batches:
             return
         if _stochastic(self.model, self.batches, self.forward_fn, self.device):
             raise ValueError("HessianOperator: the model's forward is random (two forwards of the same batch differ: "
@@ -258,6 +258,10 @@ class _Engine:
                 cache = self._build(index)
                 accumulate(self._products(cache, subset, cols), weight)
                 del cache
+        if self.group is not None:
+            from .distributed import all_reduce_
+
+            all_reduce_(out, self.group)             # one all-reduce per block: every rank's partial sum
         return out
 
 
@@ -352,6 +356,11 @@ class HessianOperator:
         split_batch: ``split_batch(batch) -> (inputs, targets)`` for batches of another layout.
         forward_fn: ``forward_fn(model, inputs) -> outputs`` instead of the default call.
         forward_seed: fix the randomness of a stochastic forward (see above).
+        process_group: a ``torch.distributed`` process group (``True``: the default group). ``data`` is then this
+            rank's shard (possibly empty), and ``op @ V`` is, on every rank, the product with the curvature of the
+            loss over all ranks' data: one all-reduce per block (:mod:`landscape.curvature.distributed`, which
+            also says how to launch with torchrun and srun). A ``DistributedDataParallel`` model is unwrapped. Pass
+            the same ``seed`` to the algorithms and they return the same result on every rank.
 
     Raises:
         ValueError: unknown ``kind``, unknown/frozen/duplicate parameter names, no
@@ -377,8 +386,13 @@ class HessianOperator:
     def __init__(self, model: nn.Module, loss_fn: Callable, data: Any, *, params: Any = None,
                  kind: str = "hessian", reduction: str | None = None, batch_size_fn: Callable | None = None,
                  split_batch: Callable | None = None, forward_fn: Callable | None = None,
-                 forward_seed: int | None = None):
+                 forward_seed: int | None = None, process_group: Any = None):
         check_choice("kind", kind, _KINDS)
+        if process_group is not None:
+            from .distributed import check_group, unwrap
+
+            process_group = check_group(process_group)
+            model = unwrap(model)
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}: wrap a function f(x) whose "
                              "parameters are tensors in a module that holds them as nn.Parameter attributes and calls "
@@ -395,8 +409,9 @@ class HessianOperator:
         if len(devices) != 1:
             raise ValueError(f"the selected parameters live on several devices {sorted(map(str, devices))}")
         data = read_batches(data, loss_fn, tensors[0].dtype, model=model, reduction=reduction,
-                            batch_size_fn=batch_size_fn, split_batch=split_batch)
-        self._engine = _Engine(model, loss_fn, data, names, tensors, kind, forward_fn, forward_seed)
+                            batch_size_fn=batch_size_fn, split_batch=split_batch, group=process_group,
+                            device=tensors[0].device)
+        self._engine = _Engine(model, loss_fn, data, names, tensors, kind, forward_fn, forward_seed, process_group)
         self._subset = list(range(len(names)))
         self._init_view()
 
@@ -440,8 +455,9 @@ class HessianOperator:
 
     @property
     def num_samples(self) -> int:
-        """Total number of samples ``N`` over all batches (``batch_size_fn``'s count where given)."""
-        return sum(self._engine.sizes)
+        """Total number of samples ``N`` over all batches (``batch_size_fn``'s count where given; with a
+        ``process_group``, over every rank's shard)."""
+        return self._engine.data.num_samples
 
     @property
     def reduction(self) -> str | None:
