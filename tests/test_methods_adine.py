@@ -549,6 +549,25 @@ def test_rows_with_different_momenta_are_independent_runs():
     assert both["steps"][1] < both["steps"][0]  # m above 1 escapes the degenerate saddle sooner
 
 
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_one_learning_rate_per_row_is_each_rate_run_alone(nesterov):
+    """A grid of learning rates in one call: each row as if run alone at its rate (up to rounding)."""
+    fn, grad = TOY_FUNCTIONS["monkey"], TOY_GRADIENTS["monkey"]
+    starts = np.tile(0.01 * np.array([[0.6, 0.8]]), (3, 1))
+    lrs, momenta = [0.003, 0.03, 0.3], [0.9, 1.01, 0.5]
+    grid = momentum_descent(fn, grad, starts, momenta, lr=np.array(lrs), max_steps=20000, nesterov=nesterov, record=[0, 1, 2])
+    for row, (lr, m) in enumerate(zip(lrs, momenta)):
+        one = momentum_descent(fn, grad, starts[:1], [m], lr=lr, max_steps=20000, nesterov=nesterov, record=[0])
+        assert abs(int(grid["steps"][row]) - int(one["steps"][0])) <= 1 and one["steps"][0] > 0
+        n = min(len(grid["paths"][row]), len(one["paths"][0]))
+        np.testing.assert_allclose(grid["paths"][row][:n], one["paths"][0][:n], rtol=1e-6, atol=1e-9)
+    same = momentum_descent(fn, grad, starts, momenta, lr=[0.03] * 3, max_steps=20000, nesterov=nesterov)
+    ref = momentum_descent(fn, grad, starts, momenta, lr=0.03, max_steps=20000, nesterov=nesterov)
+    assert same["steps"].tolist() == ref["steps"].tolist()
+    with pytest.raises(ValueError, match="lr: 2 learning rates for 3 rows"):
+        momentum_descent(fn, grad, starts, momenta, lr=[0.1, 0.2], max_steps=5)
+
+
 def test_escape_step_is_the_first_step_past_the_criterion():
     fn, grad = TOY_FUNCTIONS["quadratic"], TOY_GRADIENTS["quadratic"]
     start = np.array([[0.0, 0.01], [0.0, 0.01]])

@@ -502,7 +502,7 @@ def momentum_descent(
     starts: Tensor | np.ndarray,
     momenta: Sequence[float] | Tensor | np.ndarray,
     *,
-    lr: float,
+    lr: float | Sequence[float] | Tensor | np.ndarray,
     max_steps: int,
     nesterov: bool = True,
     escape_by: str = "loss",
@@ -518,10 +518,19 @@ def momentum_descent(
     or :math:`\|p_t\| \ge` ``escape_at`` (``"distance"``); it is then frozen.
     A row whose iterate becomes non-finite before escaping is marked diverged.
 
+    ``lr`` is one learning rate :math:`\eta` for every row, or one per row. Per
+    row, the step size is folded into the gradient: with :math:`g' = \eta g`
+    and :math:`b' = \eta b` the update of :func:`momentum_step` reads
+    :math:`b' \leftarrow m b' + g'`, :math:`p \leftarrow p - (g' + m b')`
+    (Nesterov; :math:`p - b'` heavy ball), which is that update at learning
+    rate :math:`\eta` (equal up to rounding), so one call runs a whole grid of
+    learning rates at once.
+
     Args:
         fn, grad: a function of points ``(..., 2)`` and its gradient
             (:data:`landscape.training.synthetic.TOY_FUNCTIONS` and ``TOY_GRADIENTS``).
         starts: ``(K, 2)`` starting points. momenta: ``K`` momenta.
+        lr: one learning rate, or ``K`` (one per row).
         record: rows whose whole trajectory is returned (up to their escape).
 
     Returns:
@@ -535,6 +544,14 @@ def momentum_descent(
     if p.ndim != 2 or p.shape[1] != 2 or m.shape != (p.shape[0],):
         raise ValueError(f"Invalid starts/momenta: shapes {tuple(p.shape)} and {tuple(m.shape)} (must be (K, 2) and (K,))")
     k = p.shape[0]
+    per_row = np.ndim(lr) > 0
+    if per_row:
+        rates = torch.as_tensor(np.asarray(lr, dtype=np.float64), dtype=torch.float64).reshape(-1)
+        if rates.shape != (k,):
+            raise ValueError(f"Invalid lr: {rates.numel()} learning rates for {k} rows (must be one, or one per row)")
+        step_grad, step_lr = (lambda q: rates[:, None] * grad(q)), 1.0
+    else:
+        step_grad, step_lr = grad, float(lr)
     f0 = fn(p)
     steps = torch.full((k,), -1, dtype=torch.int64)
     diverged = torch.zeros(k, dtype=torch.bool)
@@ -547,7 +564,7 @@ def momentum_descent(
     t = 0
     for t in range(1, max_steps + 1):
         before = p.clone()
-        momentum_step([p], [grad(p)], buffers, momentum=mc, lr=lr, nesterov=nesterov)
+        momentum_step([p], [step_grad(p)], buffers, momentum=mc, lr=step_lr, nesterov=nesterov)
         p = torch.where(active[:, None], p, before)
         paths[:, t] = p[record]
         crit = fn(p) <= f0 - escape_at if escape_by == "loss" else torch.linalg.vector_norm(p, dim=1) >= escape_at

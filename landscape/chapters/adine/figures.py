@@ -1,6 +1,5 @@
-"""What the ADINE chapter shows (``book/adine.ipynb``): its tables as DataFrames
-(number formats in ``df.attrs["formats"]``, shown with ``page.table``), its
-figures, the precomputed images of the kernel-free widgets, and the live widget."""
+"""What the ADINE chapter draws (``book/adine.ipynb``): its figures, the precomputed images
+of the kernel-free widgets, and the live widget (its tables are :mod:`.tables`)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 
 from ...experiment.params import Params
@@ -17,120 +15,14 @@ from ...experiment.style import PALETTE, png
 from ...methods.adine import spectral_radius
 from ...training.curves import trailing_mean
 from ...training.synthetic import toy_function
-from .claims import speed_pairs
 from .experiments import LABELS, METHODS, Results, adine_2d, final_acc
 
-__all__ = ["SHORT", "COLOURS", "SADDLE_LABELS", "escape_table", "escape_best_table", "quad_table", "lr_table",
-           "iterations_table", "final_accuracy_table", "equal_lr_table", "fraction_table", "speed_pairs_table",
-           "plot_escape_vs_m", "plot_saddle_paths", "usual_index", "plot_spectral_radius", "plot_quadratic", "plot_tuning", "plot_training",
-           "plot_method", "plot_momentum", "plot_sensitivity", "plot_live", "saddle_images", "method_images", "live"]
+__all__ = ["COLOURS", "SADDLE_LABELS", "plot_escape_vs_m", "plot_escape_grid", "plot_saddle_paths", "usual_index",
+           "plot_spectral_radius", "plot_quadratic", "plot_tuning", "plot_training", "plot_method", "plot_momentum",
+           "plot_sensitivity", "plot_live", "saddle_images", "method_images", "live"]
 
-SHORT = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov", "adam": "Adam", "adine": "ADINE"}  # table headers
 COLOURS = {"sgd": PALETTE[7], "momentum": PALETTE[0], "nesterov": PALETTE[5], "adam": PALETTE[2], "adine": PALETTE[3]}
 SADDLE_LABELS = {"quadratic": r"$x^2 - y^2$", "degenerate": r"$x^2 - y^4$", "monkey": r"$x^3 - 3xy^2$"}
-
-
-def _frame(rows: list[dict], formats: dict[str, str] | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
-    df.attrs["formats"] = dict(formats or {})
-    return df
-
-
-# ---------------------------------------------------------------------------
-# tables
-
-
-def _steps_text(v: float, censored: bool, max_steps: int) -> str:
-    return f"> {max_steps}" if censored else f"{v:.0f}"
-
-
-def escape_table(results: Results, p: Params) -> pd.DataFrame:
-    """Median escape iterations over the starting points, per constant momentum (rows,
-    then ADINE) and saddle (columns); ``> N``: most runs had not escaped in ``N``."""
-    summary, n = results.escape, p.saddle_max_steps
-    rows = [{"m": f"{m:g}", **{s: _steps_text(r["median"][i], r["censored"][i], n) for s, r in summary.items()}}
-            for i, m in enumerate(p.saddle_momenta)]
-    rows.append({"m": "ADINE", **{s: _steps_text(r["adine_median"], r["adine_censored"], n) for s, r in summary.items()}})
-    return _frame(rows)
-
-
-def escape_best_table(results: Results) -> pd.DataFrame:
-    """Per saddle: the best constant momentum below 1 and at least 1, their median
-    escape iterations (``>``: a lower bound) and the ratio (above / below) of claim 4.1."""
-    its = lambda n, censored: f"{'> ' if censored else ''}{n:.0f}"
-    rows = [{"saddle": s, "best m < 1": r["best_below"][0], "iterations below": its(*r["best_below"][1:]),
-             "best m >= 1": r["best_above"][0], "iterations above": its(*r["best_above"][1:]), "ratio": r["ratio"]}
-            for s, r in results.escape.items()]
-    return _frame(rows, {"best m < 1": "{:g}", "best m >= 1": "{:g}", "ratio": "{:.3g}"})
-
-
-def quad_table(results: Results, p: Params) -> pd.DataFrame:
-    """Per constant momentum on the quadratic: the largest spectral radius over the
-    curvatures, the measured growth factor per step and the final log10 norm ratio."""
-    q = results.quad
-    rows = [{"m": m, "rho (theory)": rho, "measured rate": rate, "log10 |x_T|/|x_0|": g}
-            for m, rho, rate, g in zip(p.quad_momenta, q["rho"], q["rate"], q["log10_norm"][:, -1])]
-    return _frame(rows, {"m": "{:g}", "rho (theory)": "{:.6f}", "measured rate": "{:.6f}", "log10 |x_T|/|x_0|": "{:.2f}"})
-
-
-def lr_table(results: Results) -> pd.DataFrame:
-    """Per setting: each method's learning rate (tuned or equal); a setting whose data set
-    is missing is listed with the reason it was skipped."""
-    rows = [{"setting": s, **{SHORT[m]: r["tuning"]["lr"][m] for m in METHODS}} for s, r in results.training.items()]
-    if results.skipped:
-        rows = [{**row, "skipped": ""} for row in rows] + [{"setting": s, "skipped": why} for s, why in results.skipped.items()]
-    return _frame(rows, {SHORT[m]: "{:g}" for m in METHODS})
-
-
-def iterations_table(results: Results) -> pd.DataFrame:
-    """Per setting: claim 4.3's target loss and each method's mean iterations to it over
-    seeds (``*``: some seed never reached it and counts as its iterations + 1)."""
-    rows = [{"setting": s, "target": r["target"],
-             **{SHORT[m]: f"{r['steps'][m].mean():.0f}{'*' if r['censored'][m].any() else ''}" for m in METHODS}}
-            for s, r in results.speed.items()]
-    return _frame(rows, {"target": "{:.4f}"})
-
-
-def final_accuracy_table(results: Results) -> pd.DataFrame:
-    """Per setting: final test accuracy (%), mean ± sample std over seeds, of every method
-    (a diverged run counts as 0), the best baseline and ADINE's gap to it (points)."""
-    sd = lambda v: v.std(ddof=1) if len(v) > 1 else 0.0
-    rows = [{"setting": s, **{SHORT[m]: f"{100 * a['acc'][m].mean():.1f}±{100 * sd(a['acc'][m]):.1f}" for m in METHODS},
-             "best": SHORT[a["best"]], "gap": a["gap_points"]} for s, a in results.accuracy.items()]
-    return _frame(rows, {"gap": "{:+.2f}"})
-
-
-def equal_lr_table(results: Results) -> pd.DataFrame:
-    """The three momentum methods at each learning rate of their shared grid (tuning
-    runs, one seed): iterations to that learning rate's target, ``-`` where a run never
-    reached it; a row whose baselines did not train says so."""
-    cols = ["setting", "lr", "target", "momentum", "Nesterov", "ADINE", "note"]
-    if not results.equal_lr:
-        return _frame([{"note": "lr_mode is 'equal': no tuning runs"}], columns=["note"])
-    cell = lambda v: "-" if v is None else str(v)
-    rows = [{"setting": r["setting"], "lr": r["lr"], "target": r["target"],
-             **({"momentum": "", "Nesterov": "", "ADINE": "", "note": "the baselines did not train here"} if r["trivial"] else
-                {"momentum": cell(r["momentum"]), "Nesterov": cell(r["nesterov"]), "ADINE": cell(r["adine"]), "note": ""})}
-            for r in results.equal_lr]
-    return _frame(rows, {"lr": "{:g}", "target": "{:.3f}"}, cols)
-
-
-def fraction_table(results: Results) -> pd.DataFrame:
-    """Per setting: the fraction of ADINE's steps at m_g, mean over seeds and per seed."""
-    rows = [{"setting": s, "fraction at m_g": float(f.mean()), "per seed": ", ".join(f"{v:.3f}" for v in f)}
-            for s, f in results.fractions.items()]
-    return _frame(rows, {"fraction at m_g": "{:.3f}"})
-
-
-def speed_pairs_table(results: Results, p: Params) -> pd.DataFrame:
-    """Claim 4.3 pair by pair: the ratio of mean iterations, the difference of the
-    per-seed iterations with its noise, the pair's verdict, and the seeds that never
-    reached the target on each side."""
-    rows = [{"setting": c.extra["setting"], "baseline": SHORT[c.extra["baseline"]], "ratio": c.value,
-             "difference (ADINE - baseline)": str(c.extra["noise"]), "verdict": c.verdict,
-             "censored (ADINE, baseline)": f"{c.extra['adine_censored']}, {c.extra['baseline_censored']}"}
-            for c in speed_pairs(results.speed, p.speed_ratio_max)]
-    return _frame(rows, {"ratio": "{:.3f}"})
 
 
 # ---------------------------------------------------------------------------
@@ -158,7 +50,7 @@ def plot_saddle_paths(results: Results, p: Params, index: int, *, adine: bool = 
     """One panel per saddle: the contour map and the trajectory of momentum
     ``saddle_momenta[index]`` (and, with ``adine=True``, ADINE's) from the first start."""
     esc = results.saddles
-    names = [k for k in esc if k != "starts"]
+    names = [k for k in esc if k not in ("starts", "null_starts")]
     fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.3), squeeze=False)
     lim = _escape_lim(p.escape_by, p.escape_at)
     m = p.saddle_momenta[index]
@@ -171,10 +63,11 @@ def plot_saddle_paths(results: Results, p: Params, index: int, *, adine: bool = 
         if adine:
             ap = r["adine_path"]
             ax.plot(ap[:, 0], ap[:, 1], color=PALETTE[3], lw=1.2, ls="--", label="ADINE")
-        n = r["steps"][index, 0]
+        n = r["steps"][index, list(p.saddle_lrs).index(p.saddle_lr), 0]
         ax.set_title(f"{SADDLE_LABELS.get(name, name)}: {'escapes at ' + str(n) if n > 0 else 'no escape in ' + str(p.saddle_max_steps)}", fontsize=9)
         ax.legend(loc="lower left", fontsize=7)
-    fig.suptitle(f"constant momentum m = {m:g} from a point {np.linalg.norm(esc['starts'][0]):.2g} away from each saddle", fontsize=10)
+    fig.suptitle(f"constant momentum m = {m:g} at lr {p.saddle_lr:g}, from a point {np.linalg.norm(esc['starts'][0]):.2g} away "
+                 f"from each saddle", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -185,23 +78,51 @@ def usual_index(p: Params) -> int:
 
 
 def plot_escape_vs_m(results: Results, p: Params):
-    """Median escape iterations against m, one line per saddle; ADINE as a dashed level."""
+    """Median escape iterations against m, one colour per saddle: each m at its best
+    learning rate (solid, claim 4.1) and at v1's fixed one (dashed, the variant); open
+    triangles are lower bounds (not escaped); ADINE (at the fixed lr) as a dotted level."""
     fig, ax = plt.subplots(figsize=(7.6, 3.6))
     x = np.asarray(p.saddle_momenta, dtype=float)
     for i, (name, s) in enumerate(results.escape.items()):
         c = PALETTE[i]
-        ax.plot(x, s["median"], "o-", color=c, label=SADDLE_LABELS.get(name, name))
-        cen = s["censored"]
-        if cen.any():
-            ax.plot(x[cen], s["median"][cen], "^", color=c, ms=9, mfc="white")
-        ax.axhline(s["adine_median"], color=c, ls="--", lw=1)
+        ax.plot(x, s["median"], "o-", color=c, label=f"{SADDLE_LABELS.get(name, name)}, best lr")
+        ax.plot(x, s["fixed"]["median"], "s--", color=c, ms=3, lw=1, alpha=0.8)
+        for med, cen in ((s["median"], s["censored"]), (s["fixed"]["median"], s["fixed"]["censored"])):
+            if cen.any():
+                ax.plot(x[cen], med[cen], "^", color=c, ms=9, mfc="white")
+        ax.axhline(s["adine_median"], color=c, ls=":", lw=1)
     ax.axvline(1.0, color="k", lw=0.8, ls=":")
     ax.set(yscale="log", xlabel="momentum m (constant)", ylabel="iterations to escape (median over starts)",
-           title=f"{p.saddle_method} momentum, same learning rate for every m")
+           title=f"{p.saddle_method} momentum: each m at its best lr (solid), all at lr {p.saddle_lr:g} (dashed)")
+    ax.plot([], [], "s--", color="grey", ms=3, lw=1, label=f"fixed lr {p.saddle_lr:g} (v1)")
     ax.plot([], [], "^", color="grey", mfc="white", label=f"not escaped in {p.saddle_max_steps}\n(a lower bound)")
-    ax.plot([], [], "--", color="grey", label="ADINE (same colour)")
+    ax.plot([], [], ":", color="grey", label=f"ADINE at lr {p.saddle_lr:g}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
+    return fig
+
+
+def plot_escape_grid(results: Results, p: Params):
+    """One panel per saddle: log10 of the median escape iterations over (learning rate, m),
+    each m's best learning rate circled and v1's fixed learning rate marked."""
+    names = list(results.escape)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.6), squeeze=False)
+    lrs, ms = list(p.saddle_lrs), list(p.saddle_momenta)
+    top = math.log10(p.saddle_max_steps + 1)
+    for k, (ax, name) in enumerate(zip(axes[0], names)):
+        s = results.escape[name]
+        im = ax.imshow(np.log10(s["grid"]), cmap="viridis_r", aspect="auto", vmin=0.0, vmax=top, origin="lower")
+        best = [lrs.index(v) for v in s["lr"]]
+        ax.plot(best, range(len(ms)), "o", mfc="none", mec="w", ms=8, mew=1.5)
+        ax.axvline(lrs.index(p.saddle_lr), color="w", ls="--", lw=0.8)
+        ax.axhline(next(i for i, m in enumerate(ms) if m >= 1) - 0.5, color="r", lw=0.8)
+        ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], rotation=45, fontsize=7)
+        ax.set_yticks(range(len(ms)), [f"{m:g}" for m in ms] if k == 0 else [], fontsize=7)
+        ax.set(xlabel="learning rate", title=SADDLE_LABELS.get(name, name))
+        ax.grid(False)
+    axes[0][0].set_ylabel("momentum m (red line: m = 1)")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="log10 median iterations to escape")
+    fig.suptitle("circles: each m's best learning rate; dashed: v1's fixed one", fontsize=9)
     return fig
 
 
@@ -283,9 +204,10 @@ def _mean_curve(runs: list[dict], window: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 def plot_training(results: Results, p: Params):
-    """One row per setting: smoothed training loss against iterations (mean
-    over seeds, band: min to max) with the target of claim 4.3, and test
-    accuracy against epochs (mean, band: min to max)."""
+    """One row per setting: left, the smoothed training loss against iterations at the
+    setting's own epochs (mean over seeds, band: min to max; learning rates tuned on the
+    validation split) with the target of claim 4.3; right, the test accuracy against
+    epochs up to the last budget run (mean, band: min to max), claim 4.4's budget marked."""
     window, training = p.smooth_window, results.training
     settings = list(training)
     if not settings:
@@ -293,24 +215,29 @@ def plot_training(results: Results, p: Params):
     fig, axes = plt.subplots(len(settings), 2, figsize=(9.0, 2.6 * len(settings)), squeeze=False)
     for row, s in enumerate(settings):
         ax_l, ax_a = axes[row]
+        o = training[s]
+        last = o["by_budget"][max(o["by_budget"])]
         for m in METHODS:
-            runs = training[s]["runs"][m]
-            mean, lo, hi = _mean_curve(runs, window)
+            mean, lo, hi = _mean_curve(o["runs"][m], window)
             it, (mean, lo, hi) = _thin(np.stack([mean, lo, hi]))
-            lr = training[s]["tuning"]["lr"][m]
-            ax_l.plot(it, mean, color=COLOURS[m], lw=1.6 if m == "adine" else 1.1, label=f"{LABELS[m]} (lr {lr:g})")
+            lw = 1.6 if m == "adine" else 1.1
+            ax_l.plot(it, mean, color=COLOURS[m], lw=lw, label=f"{LABELS[m]} (lr {o['tuning']['lr'][m]:g})")
             ax_l.fill_between(it, lo, hi, color=COLOURS[m], alpha=0.15, lw=0)
-            accs = [x["history"]["columns"]["test_acc"] for x in runs if not x["history"]["diverged"]]
+            accs = [x["history"]["columns"]["test_acc"] for x in last[m] if not x["history"]["diverged"]]
             if accs:
                 n = min(len(a) for a in accs)
                 a = np.array([a[:n] for a in accs], dtype=float)
                 ep = np.arange(n)
-                ax_a.plot(ep, a.mean(0), "o-", ms=3, color=COLOURS[m], lw=1.6 if m == "adine" else 1.1, label=LABELS[m])
+                ax_a.plot(ep, a.mean(0), "o-", ms=2.5, color=COLOURS[m], lw=lw, label=LABELS[m])
                 ax_a.fill_between(ep, a.min(0), a.max(0), color=COLOURS[m], alpha=0.15, lw=0)
         ax_l.axhline(results.speed[s]["target"], color="k", ls="--", lw=0.8, label="target (claim 4.3)")
-        ax_l.set(yscale="log", xlabel="iteration", ylabel=f"training loss (mean of {window})", title=s)
-        ax_a.set(xlabel="epoch", ylabel="test accuracy", title=f"{s}: test accuracy")
-        lo_acc = min(np.nanmin([final_acc(x) for x in training[s]["runs"][m]]) for m in METHODS)
+        ax_l.set(yscale="log", xlabel="iteration", ylabel=f"training loss (mean of {window})", title=f"{s}: {o['budgets'][0]} epochs")
+        b = o["budget"]
+        if b is not None:
+            ax_a.axvline(b, color="k", ls="--", lw=0.8, label=f"every method plateaued ({b})")
+        ax_a.set(xlabel="epoch", ylabel="test accuracy",
+                 title=f"{s}: test accuracy" + ("" if b is not None else f" (no plateau by {max(o['by_budget'])})"))
+        lo_acc = min(np.nanmin([final_acc(x) for x in last[m]]) for m in METHODS)
         ax_a.set_ylim(max(0.0, min(lo_acc, 0.9) - 0.05), 1.0)
         ax_l.legend(fontsize=6.5, loc="upper right")
         ax_a.legend(fontsize=6.5, loc="lower right")
@@ -368,27 +295,27 @@ def plot_momentum(results: Results, p: Params):
 
 
 def plot_tuning(results: Results):
-    """Final training loss against the learning rate, per method and setting (the tuning runs)."""
+    """Final validation accuracy against the learning rate, per method and setting (the
+    tuning runs, one seed each): the circled point is each method's choice, a cross a
+    diverged run."""
     training = results.training
-    settings = [s for s in training if training[s]["tuning"]["grid"]]
+    settings = list(training)
     if not settings:
         return None
     fig, axes = _panels(len(settings), 3.6, 2.7)
     for ax, s in zip(axes.flat, settings):
-        for m, rows in training[s]["tuning"]["grid"].items():
-            lrs, finals = zip(*rows)
-            finals = np.array(finals, dtype=float)
-            ok = np.isfinite(finals)
-            ax.plot(np.array(lrs)[ok], finals[ok], "o-", color=COLOURS[m], label=LABELS[m], ms=3)
+        t = training[s]["tuning"]
+        for m, rows in t["grid"].items():
+            lrs, accs, losses = (np.array(v, dtype=float) for v in zip(*rows))
+            ok = np.isfinite(losses)
+            ax.plot(lrs[ok], 100 * accs[ok], "o-", color=COLOURS[m], label=LABELS[m], ms=3)
             if (~ok).any():
-                ax.plot(np.array(lrs)[~ok], np.full((~ok).sum(), np.nanmax(np.where(ok, finals, np.nan)) if ok.any() else 1.0), "x", color=COLOURS[m])
-            chosen = training[s]["tuning"]["lr"][m]
-            f = dict(rows)[chosen]
-            if math.isfinite(f):
-                ax.plot([chosen], [f], "o", mfc="none", mec="k", ms=8)
-        ax.set(xscale="log", yscale="log", title=s)
+                ax.plot(lrs[~ok], np.full((~ok).sum(), 100 * np.nanmin(accs)), "x", color=COLOURS[m])
+            chosen = t["lr"][m]
+            ax.plot([chosen], [100 * dict(zip(lrs, accs))[chosen]], "o", mfc="none", mec="k", ms=8)
+        ax.set(xscale="log", title=s)
         ax.set_xlabel("learning rate", fontsize=9)
-        ax.set_ylabel("final training loss", fontsize=9)
+        ax.set_ylabel("validation accuracy (%)", fontsize=9)
     axes.flat[0].legend(fontsize=6.5)
     fig.tight_layout()
     return fig
