@@ -10,22 +10,26 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ...experiment.claims import Claim, decide_non_inferior
 from ...experiment.params import Params
-from .experiments import (METHODS, MethodRuns, Results, autoencoder_mse, final, final_accuracies, sensitivity_accuracy,
-                          speed_ratios)
+from .experiments import (BACKPROP, METHODS, NULL_METHOD, PROTOCOLS, AutoencoderRuns, MethodRuns, Results, accuracy_gaps_v1,
+                          autoencoder_mse, final, final_accuracies, paired_gaps, sensitivity_accuracy)
 
-__all__ = ["ACT_LABEL", "DATA_LABEL", "overview", "step_norm_text", "summary_table", "gaps_table", "subproblem_table",
-           "largest_excess", "describe_excess", "autoencoder_table", "sensitivity_table", "speed_table"]
+__all__ = ["ACT_LABEL", "DATA_LABEL", "overview", "step_norm_text", "summary_table", "gaps_table", "gaps_table_v1",
+           "seed_table", "lr_table", "subproblem_table", "largest_excess", "describe_excess", "autoencoder_table",
+           "sensitivity_table", "speed_table", "speed_table_v1", "paper_scale_text"]
 
-ACT_LABEL = {"sigmoid": "sigmoid", "grelu": "generalized ReLU", "relu": "ReLU", "tanh": "tanh"}
+ACT_LABEL = {"sigmoid": "sigmoid", "grelu": "generalized ReLU (assumed form)", "relu": "ReLU", "tanh": "tanh"}
 DATA_LABEL = {"digits": "digits (8x8)", "mnist10k": "MNIST-10k", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
 def overview(results: Results, p: Params, device) -> str:
-    """What runs: the data sets skipped (and why), the profile, device and grid."""
+    """What runs: the data sets skipped (and why), the profile, device, splits, grids and seeds."""
     lines = [f"skipped {name}: {why}" for name, why in results.missing.items()]
-    lines.append(f"profile {p.profile}, device {device}; data: {', '.join(results.present)}; "
-                 f"{len(p.lrs)} learning rates x {len(METHODS)} methods x {len(p.activations)} activations; seeds {list(p.seeds)}")
+    sizes = ", ".join(f"{n} {results.n_fit[n]} fit / {results.n_val[n]} validation" for n in results.present)
+    lines.append(f"profile {p.profile}, device {device}; data: {sizes}")
+    lines.append(f"grids: SGD {list(p.lrs_sgd)}, Adam {list(p.lrs_adam)}, DANTE {list(p.lrs_dante)}; v1's grid {list(p.v1_lrs)}; "
+                 f"rates chosen on validation from the first {p.select_seeds} seed(s); seeds {list(p.seeds)}")
     return "\n".join(lines)
 
 
@@ -35,30 +39,91 @@ def step_norm_text(step_norm: Mapping[str, float], tol: float = 1e-12) -> str:
 
 
 def summary_table(by_data: Mapping[str, Mapping[str, Mapping[str, MethodRuns]]], depth_label: str) -> pd.DataFrame:
-    """Final test accuracy (mean and std over seeds, in %; a diverged run counts at
-    chance level), final training loss (of the runs that did not diverge) and best rate per method."""
+    """Per configuration and method (the null included) at the headline rate: the rate (and
+    whether it is an end of the grid), the final validation and test accuracy (mean over
+    seeds, in %; test: also the sample std; a diverged run at chance level), the final
+    training loss (runs that did not diverge), seeds and divergences."""
     rows = []
     for name, by_act in by_data.items():
         for act, by_m in by_act.items():
-            for method, r in by_m.items():
-                acc = final_accuracies(r.runs, r.num_classes) * 100
-                loss = np.array([final(h, "train_eval_loss") for h in r.runs])
+            for method in (*METHODS, NULL_METHOD):
+                r = by_m[method]
+                runs = r.at("v2")
+                acc = r.accuracies("v2") * 100
+                loss = np.array([final(x.history, "train_eval_loss") for x in runs])
                 rows.append({"data": name, "activation": act, "hidden layers": depth_label, "method": method,
-                             "best lr": r.best_lr, "test acc % (mean)": float(np.mean(acc)),
-                             "(std)": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
+                             "lr": r.best_lr, "grid edge": "yes" if r.at_edge else "",
+                             "val acc %": float(np.mean(r.accuracies("v2", key="val"))) * 100,
+                             "test acc %": float(np.mean(acc)), "(std)": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
                              "train loss": float(np.nanmean(loss)) if np.isfinite(loss).any() else math.nan,
-                             "seeds": len(acc), "diverged": sum(h.diverged for h in r.runs)})
+                             "seeds": len(acc), "diverged": sum(x.history.diverged for x in runs)})
     df = pd.DataFrame(rows)
-    df.attrs["formats"] = {"best lr": "{:g}", "test acc % (mean)": "{:.2f}", "(std)": "{:.2f}", "train loss": "{:.4f}"}
+    df.attrs["formats"] = {"lr": "{:g}", "val acc %": "{:.2f}", "test acc %": "{:.2f}", "(std)": "{:.2f}", "train loss": "{:.4f}"}
     return df
 
 
-def gaps_table(gaps: Mapping[tuple[str, str], Mapping[str, float]]) -> pd.DataFrame:
-    """Per (data set, activation): DANTE's and the best backprop method's mean test accuracy and the gap (points)."""
+def gaps_table(by_data: Mapping[str, Mapping[str, Mapping[str, MethodRuns]]], margin: float) -> pd.DataFrame:
+    """Claims 2.1/2.2 case by case (v2): the backprop method chosen on validation, the mean test
+    accuracies, the paired difference DANTE - backprop (points) with its SE, interval and MDE,
+    the case's verdict by the interval rule; the variant's (v1's grid) interval and verdict;
+    the null's (output layer only) lower end and verdict."""
+    v2, var, null = paired_gaps(by_data), paired_gaps(by_data, "v1 grid"), paired_gaps(by_data, method=NULL_METHOD)
+    verdict = lambda g: decide_non_inferior("", "", g["diff"], margin).verdict
+    rows = []
+    for key, g in v2.items():
+        d, dv, dn = g["diff"], var[key]["diff"], null[key]["diff"]
+        rows.append({"data": key[0], "activation": key[1], "vs": g["best"], "DANTE %": g["DANTE"], "backprop %": g["backprop"],
+                     "DANTE - backprop": d.diff, "SE": d.stderr, "low": d.lower, "high": d.upper, "MDE": d.mde,
+                     "verdict": verdict(g), "v1 grid: low": dv.lower, "v1 grid": verdict(var[key]),
+                     "null: low": dn.lower, "null": verdict(null[key])})
+    df = pd.DataFrame(rows)
+    df.attrs["formats"] = {c: "{:.2f}" for c in ("DANTE %", "backprop %")} | {
+        c: "{:+.2f}" for c in ("DANTE - backprop", "low", "high", "v1 grid: low", "null: low")} | {"SE": "{:.2f}", "MDE": "{:.2f}"}
+    return df
+
+
+def gaps_table_v1(by_data: Mapping[str, Mapping[str, Mapping[str, MethodRuns]]], seeds: int) -> pd.DataFrame:
+    """v1's gaps per (data set, activation): DANTE's and the better backprop method's mean test
+    accuracy over the first ``seeds`` seeds at the ``"v1"`` rates, and the gap (points)."""
+    gaps = accuracy_gaps_v1(by_data, seeds)
     df = pd.DataFrame([{"data": name, "activation": act, "DANTE %": g["DANTE"], "best of SGD/Adam %": g["best backprop"],
                         "gap (points)": g["gap"]} for (name, act), g in gaps.items()])
     df.attrs["formats"] = {"DANTE %": "{:.2f}", "best of SGD/Adam %": "{:.2f}", "gap (points)": "{:+.2f}"}
     return df
+
+
+def seed_table(by_data: Mapping[str, Mapping[str, Mapping[str, MethodRuns]]]) -> pd.DataFrame:
+    """Final test accuracy (%) per seed at the headline rates: SGD, Adam, DANTE, the null, and
+    the paired difference DANTE - the backprop method chosen on validation."""
+    gaps = paired_gaps(by_data)
+    rows = []
+    for name, by_act in by_data.items():
+        for act, by_m in by_act.items():
+            acc = {m: by_m[m].accuracies("v2") * 100 for m in (*METHODS, NULL_METHOD)}
+            best = gaps[(name, act)]["best"]
+            for i in range(min(len(a) for a in acc.values())):
+                rows.append({"data": name, "activation": act, "seed": i, **{m: float(acc[m][i]) for m in acc},
+                             f"DANTE - backprop": float(acc["DANTE"][i] - acc[best][i])})
+    df = pd.DataFrame(rows)
+    df.attrs["formats"] = {c: "{:.2f}" for c in (*METHODS, NULL_METHOD)} | {"DANTE - backprop": "{:+.2f}"}
+    return df
+
+
+def lr_table(by_depth: Mapping[str, Mapping]) -> pd.DataFrame:
+    """The rate each protocol chose, per configuration and method; a headline rate at an end of
+    its grid is marked (a wider grid might have done better)."""
+    rows = []
+    for depth, by_data in by_depth.items():
+        for name, by_act in by_data.items():
+            for act, by_m in by_act.items():
+                row = {"hidden layers": depth, "data": name, "activation": act}
+                for m in METHODS:
+                    r = by_m[m]
+                    row[m] = f"{r.chosen['v2']:g}" + (" (edge)" if r.at_edge else "")
+                    row[f"{m} v1 grid"] = f"{r.chosen['v1 grid']:g}"
+                    row[f"{m} v1"] = f"{r.chosen['v1']:g}"
+                rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def subproblem_table(subs: Mapping[str, dict], tol: float = 1e-9) -> pd.DataFrame:
@@ -92,7 +157,7 @@ def describe_excess(subs: Mapping[str, dict], tol: float = 1e-9) -> str:
             f"Near a solution (every radius), no excess: {name(local)}.")
 
 
-def autoencoder_table(ae: Mapping[str, MethodRuns]) -> pd.DataFrame:
+def autoencoder_table(ae: Mapping[str, AutoencoderRuns]) -> pd.DataFrame:
     """Per method: the chosen rate and the final test reconstruction MSE (mean, sample std over seeds)."""
     mse = autoencoder_mse(ae)
     df = pd.DataFrame([{"method": m, "lr": ae[m].best_lr, "final test MSE": float(np.mean(v)),
@@ -102,7 +167,7 @@ def autoencoder_table(ae: Mapping[str, MethodRuns]) -> pd.DataFrame:
 
 
 def sensitivity_table(sens: Mapping[str, Mapping[float, list]]) -> pd.DataFrame:
-    """Mean final test accuracy of DANTE: one row per schedule, one column per step size."""
+    """Mean final validation accuracy of DANTE: one row per schedule, one column per step size."""
     table = sensitivity_accuracy(sens)
     lrs = list(next(iter(sens.values())))
     df = pd.DataFrame([{"schedule": sched, **{f"step {lr:g}": float(v) for lr, v in zip(lrs, row)}} for sched, row in zip(sens, table)])
@@ -110,9 +175,57 @@ def sensitivity_table(sens: Mapping[str, Mapping[float, list]]) -> pd.DataFrame:
     return df
 
 
-def speed_table(results: Results, fraction: float) -> pd.DataFrame:
-    """Time to ``fraction`` of the best final test accuracy, per configuration (seconds of
-    training, median over seeds; backprop is the faster of SGD and Adam), and the ratio."""
-    df = pd.DataFrame(speed_ratios(results.by_depth, fraction))
+def speed_table(rows: list[dict]) -> pd.DataFrame:
+    """Claim 2.3 per configuration (:func:`~.experiments.speed_rows`): the target, each method's
+    time to it (training seconds, median of the repeats), backprop's (the faster), the ratio
+    (with its upper end where a target was not reached), its range over the repeats, the same
+    ratio on the CPU clock (a check of the machine's load), the cost
+    per mini-batch (ms) and the per-epoch cost ratio DANTE / SGD, the shortest timed run."""
+    out = []
+    for r in rows:
+        rep = [x for x in r["ratio per repeat"] if math.isfinite(x)]
+        out.append({"hidden layers": r["hidden layers"], "data": r["data"], "activation": r["activation"],
+                    "target acc": r["target acc"], **{f"{m} s": r[f"{m} s"] for m in METHODS}, "backprop": r["backprop"],
+                    "ratio": r["ratio low"], "ratio at most": r["ratio high"],
+                    "repeats": f"{min(rep):.2f}-{max(rep):.2f}" if rep else "",
+                    "CPU-clock ratio": r.get("cpu ratio", math.nan),
+                    **{f"{m} ms/batch": r[f"{m} per batch ms"] for m in METHODS}, "cost ratio": r["cost ratio"],
+                    "shortest run s": r["shortest run s"], "not reached by": r["not reached by"]})
+    df = pd.DataFrame(out)
+    df.attrs["formats"] = {c: "{:.3f}" for c in ("target acc", *(f"{m} s" for m in METHODS))} | {
+        "ratio": "{:.2f}", "ratio at most": "{:.3g}", "CPU-clock ratio": "{:.2f}", "cost ratio": "{:.2f}", "shortest run s": "{:.2f}",
+        **{f"{m} ms/batch": "{:.3f}" for m in METHODS}}
+    return df
+
+
+def speed_table_v1(rows: list[dict]) -> pd.DataFrame:
+    """v1's claim 2.3 per configuration (:func:`~.experiments.speed_ratios_v1`): per-epoch times
+    to the target (median over seeds), backprop the faster of SGD and Adam, the ratio."""
+    df = pd.DataFrame(rows)
     df.attrs["formats"] = {c: "{:.3f}" for c in ("target acc", *(f"{m} s" for m in METHODS), "backprop s", "ratio")}
     return df
+
+
+def paper_scale_text(record: dict | None) -> str:
+    """A gpu-profile record (:mod:`.record`) as text: provenance, the setting, and every claim
+    decided in that run (both data sets, then each alone); or that there is none."""
+    if record is None:
+        return ("No gpu-profile run is recorded (results/dante-gpu.json); "
+                "`python -m landscape run --profile gpu dante` records one.")
+    q = record["params"]
+    sets = ", ".join(f"{DATA_LABEL.get(d, d)} ({n} fit / {record['n_val'][d]} validation images)" for d, n in record["n_fit"].items())
+    lines = [f"Run: {record['profile']} profile, {record['date']}, {record['device']}, library commit {record['commit']}, "
+             f"torch {record['torch']}, {record['seconds'] / 60:.1f} min; rules {record.get('rules', 'v1')}.",
+             f"MLPs of {q['width']} and {'-'.join(map(str, q['deep_widths']))} hidden units ({', '.join(q['activations'])}) on "
+             f"{sets}; {q['epochs']} epochs, mini-batches of {q['batch_size']}, {len(q['seeds'])} seeds; "
+             f"autoencoder 784-{'-'.join(map(str, q['ae_widths']))} on {DATA_LABEL.get(q['ae_dataset'], q['ae_dataset'])}.",
+             "", "Claims decided in that run:"]
+    for c in record["claims"]:
+        value = "nan" if c.get("value") is None else f"{c['value']:+.4g}"
+        lines.append(f"  {c['id']}  {c['verdict']:<15} [{c.get('setting', '')}] measured {value} ({c['rule']})"
+                     + (f"; MDE {c['mde']:.3g}" if c.get("mde") is not None else "")
+                     + (f"; null {c['null']}" if c.get("null") is not None else "")
+                     + (f"; v1's grid: {c['variant']}" if c.get("variant") else ""))
+    if record.get("autoencoder"):
+        lines.append("Autoencoder, final test MSE: " + ", ".join(f"{m} {v:.5f}" for m, v in record["autoencoder"].items()))
+    return "\n".join(lines)
