@@ -384,6 +384,16 @@ def test_compare_all_runs_every_protocol_and_the_null_on_a_tiny_case():
     assert null.best_lr == out["2"]["digits"]["sigmoid"]["DANTE"].best_lr and len(null.at()) == 3
 
 
+def test_units_compute_each_call_once_and_read_cached_ones_without_processes(monkeypatch):
+    kw = dict(data=DataSpec("digits", n_train=60, n_test=20), setup=Training((4,), "sigmoid", 0.1, 0.0, 1, 30), method="SGD",
+              lr=0.1, seed=0, device="cpu")
+    first = ex.train_run(**kw)                                          # now in the (test's private) cache
+    monkeypatch.setattr(ex, "compute", lambda calls, workers: pytest.fail("a cached call went to a process pool"))
+    units = ex.Units(workers=2)
+    got = units.run([(ex.train_run, kw), (ex.train_run, kw)])
+    assert got[0]["test_acc"] == got[1]["test_acc"] == first["test_acc"] and len(units.done) == 1
+
+
 def test_subset_keeps_the_whole_split_when_the_bound_exceeds_it():
     whole = ex.subset("digits", None, 2000, 1000)
     assert (whole.n_train, whole.n_test) == (None, None)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
@@ -60,7 +61,7 @@ __all__ = [
     "segment_excess", "autoencoder_run", "compare_autoencoders", "sensitivity", "live_run", "final", "chance_or",
     "final_accuracies", "final_train_loss", "backprop_choice", "paired_gaps", "accuracy_gaps_v1", "worst_gaps",
     "time_to_target", "speed_rows", "speed_ratios_v1", "autoencoder_mse", "autoencoder_means", "sensitivity_accuracy",
-    "sensitivity_best", "cells", "grids", "Units", "grid_keys", "grid_calls", "sensitivity_calls",
+    "sensitivity_best", "cells", "grids", "Units", "grid_keys", "grid_calls", "sensitivity_calls", "autoencoder_seed_calls",
 ]
 
 METHODS = ("SGD", "Adam", "DANTE")
@@ -479,7 +480,8 @@ class Units:
     """Independent cached units computed in batches (:func:`landscape.experiment.parallel.compute`,
     ``workers`` processes at a time), each once: a call already computed in an earlier batch
     is returned from memory, so that several stages can be prepared in one batch (one pool of
-    processes instead of one per stage)."""
+    processes instead of one per stage), and a call whose result is in the results cache is
+    read here, without a process (starting processes to read files costs more than reading them)."""
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = workers
@@ -493,9 +495,18 @@ class Units:
     def run(self, calls: Sequence[tuple]) -> list:
         """``[fn(**kwargs) for fn, kwargs in calls]``, computing only the calls not done before."""
         todo = list({self.key(c): c for c in calls if self.key(c) not in self.done}.items())
-        for (k, _), r in zip(todo, compute([c for _, c in todo], workers=self.workers)):
-            self.done[k] = r
+        stored = lambda c: getattr(c[0], "path", None) is not None and (c[0].path(**c[1]) or _NOWHERE).exists()
+        hits = [(k, c) for k, c in todo if stored(c)]
+        for k, (fn, kw) in hits:
+            self.done[k] = fn(**kw)
+        todo = [(k, c) for k, c in todo if k not in self.done]
+        if todo:
+            for (k, _), r in zip(todo, compute([c for _, c in todo], workers=self.workers)):
+                self.done[k] = r
         return [self.done[self.key(c)] for c in calls]
+
+
+_NOWHERE = Path("/nonexistent/landscape-cache-miss")
 
 
 def _train_call(c: Cell, method: str, lr: float, seed: int, device: str) -> tuple:
@@ -517,7 +528,8 @@ def grid_calls(cs: Sequence[Cell], grids: Mapping[str, Sequence[float]], v1_lrs:
 
 
 def compare_all(cs: Sequence[Cell], grids: Mapping[str, Sequence[float]], *, v1_lrs: Sequence[float], seeds: Sequence[int],
-                select_seeds: int, v1_seeds: int, device: str, workers: int = 1, units: "Units | None" = None) -> dict:
+                select_seeds: int, v1_seeds: int, device: str, workers: int = 1, units: "Units | None" = None,
+                also: Sequence[tuple] = ()) -> dict:
     """SGD, Adam and DANTE on every configuration of ``cs``, and the rule's null
     (:data:`NULL_METHOD`). First every rate of ``grids[method]`` and of ``v1_lrs`` runs on the
     first ``select_seeds`` seeds; then each protocol of :data:`PROTOCOLS` chooses a rate
@@ -525,16 +537,18 @@ def compare_all(cs: Sequence[Cell], grids: Mapping[str, Sequence[float]], *, v1_
     ``v1_lrs`` on validation, ``"v1"`` from ``v1_lrs`` by training loss; every seed runs at the
     first two choices, the first ``v1_seeds`` at the third, and the null runs every seed at
     DANTE's ``"v2"`` rate. Each phase's runs are independent units, ``workers`` at a time
-    (through ``units``, a :class:`Units`, when given: runs it computed already are reused).
+    (through ``units``, a :class:`Units`, when given: runs it computed already are reused;
+    ``also``: other units' calls to compute in the second batch, for later stages).
     Returns ``{depth: {data: {activation: {method: MethodRuns}}}}``."""
     seeds = list(seeds)
     units = Units(workers) if units is None else units
     done: dict[tuple, Run] = {}
     classes = {c.data: c.spec.load().num_classes for c in cs}
 
-    def run_all(keys: Sequence[tuple]) -> None:
+    def run_all(keys: Sequence[tuple], extra: Sequence[tuple] = ()) -> None:
         todo = list(dict.fromkeys(k for k in keys if k not in done))
-        for k, r in zip(todo, units.run([_train_call(cs[i], m, lr, s, device) for i, m, lr, s in todo])):
+        got = units.run([_train_call(cs[i], m, lr, s, device) for i, m, lr, s in todo] + list(extra))
+        for k, r in zip(todo, got):
             done[k] = Run.of(r)
 
     tried = {m: list(dict.fromkeys([*grids[m], *v1_lrs])) for m in METHODS}
@@ -552,7 +566,7 @@ def compare_all(cs: Sequence[Cell], grids: Mapping[str, Sequence[float]], *, v1_
             ch = chosen[(i, m)]
             keys += [(i, m, ch[pr], s) for pr in ("v2", "v1 grid") for s in seeds] + [(i, m, ch["v1"], s) for s in seeds[:v1_seeds]]
         keys += [(i, NULL_METHOD, chosen[(i, "DANTE")]["v2"], s) for s in seeds]
-    run_all(keys)
+    run_all(keys, also)
 
     def method_runs(i: int, m: str) -> MethodRuns:
         if m == NULL_METHOD:
@@ -589,7 +603,7 @@ def time_all(cs: Sequence[Cell], by_depth: Mapping, timing: Timing, *, seed: int
                                                seed=seed, repeat=r, device=device)))
                 where.append((i, m))
     out: list[dict] = [{m: [] for m in METHODS} for _ in cs]
-    for (i, m), rec in zip(where, compute(calls, workers=workers)):
+    for (i, m), rec in zip(where, Units(workers).run(calls)):
         out[i][m].append(rec)
     return _nest(cs, out)
 
@@ -792,17 +806,34 @@ class AutoencoderRuns:
     images: torch.Tensor | None = None
 
 
+def _ae_call(data: DataSpec, setup: Autoencoder, method: str, lr: float, seed: int, device: str) -> tuple:
+    return (autoencoder_run, dict(data=data, setup=setup, method=method, lr=lr, seed=seed, device=device))
+
+
+def _ae_choice(data: DataSpec, setup: Autoencoder, *, lrs: Sequence[float], seed: int, device: str, units: "Units"):
+    """The first seed's runs at every rate, their final training losses, and each method's best rate."""
+    first = dict(zip([(m, lr) for m in METHODS for lr in lrs], units.run([_ae_call(data, setup, m, lr, seed, device)
+                                                                          for m in METHODS for lr in lrs])))
+    loss = {m: {lr: final_train_loss(History.from_dict(first[(m, lr)]["history"])) for lr in lrs} for m in METHODS}
+    return first, loss, {m: min(loss[m], key=loss[m].get) for m in METHODS}
+
+
+def autoencoder_seed_calls(data: DataSpec, setup: Autoencoder, *, lrs: Sequence[float], seeds: Sequence[int], device: str,
+                           units: "Units") -> list[tuple]:
+    """The :func:`autoencoder_run` calls of every seed but the first at each method's chosen rate
+    (the first seed's grid must be in ``units`` or the cache)."""
+    _, _, best = _ae_choice(data, setup, lrs=lrs, seed=list(seeds)[0], device=device, units=units)
+    return [_ae_call(data, setup, m, best[m], s, device) for m in METHODS for s in list(seeds)[1:]]
+
+
 def compare_autoencoders(data: DataSpec, setup: Autoencoder, *, lrs: Sequence[float], seeds: Sequence[int], device: str,
                          units: "Units | None" = None) -> dict[str, AutoencoderRuns]:
     """SGD, Adam and DANTE autoencoders; the rate of each chosen on the first seed by final
     training loss (no claim reads them; the classifiers' v2 protocol is not needed here)."""
     units = Units() if units is None else units
     seeds = list(seeds)
-    call = lambda m, lr, s: (autoencoder_run, dict(data=data, setup=setup, method=m, lr=lr, seed=s, device=device))
-    first = dict(zip([(m, lr) for m in METHODS for lr in lrs], units.run([call(m, lr, seeds[0]) for m in METHODS for lr in lrs])))
-    loss = {m: {lr: final_train_loss(History.from_dict(first[(m, lr)]["history"])) for lr in lrs} for m in METHODS}
-    best = {m: min(loss[m], key=loss[m].get) for m in METHODS}
-    rest = units.run([call(m, best[m], s) for m in METHODS for s in seeds[1:]])
+    first, loss, best = _ae_choice(data, setup, lrs=lrs, seed=seeds[0], device=device, units=units)
+    rest = units.run([_ae_call(data, setup, m, best[m], s, device) for m in METHODS for s in seeds[1:]])
     out = {}
     for k, m in enumerate(METHODS):
         runs = [first[(m, best[m])]] + rest[k * (len(seeds) - 1):(k + 1) * (len(seeds) - 1)]
@@ -1115,8 +1146,9 @@ def run(p: Params) -> Results:
         sens = dict(lrs=p.sens_lrs, schedules=p.sens_schedules, seeds=p.sens_seeds, device=device)
         units.run(grid_calls(cs, grids(p), p.v1_lrs, p.seeds, p.select_seeds, device) + sub_calls + ae_calls
                   + sensitivity_calls(sens_data, sens_setup, **sens))
+        ae_rest = autoencoder_seed_calls(ae_data, ae_setup, lrs=p.ae_lrs, seeds=p.ae_seeds, device=device, units=units)
         by_depth = compare_all(cs, grids(p), v1_lrs=p.v1_lrs, seeds=p.seeds, select_seeds=p.select_seeds, v1_seeds=p.v1_seeds,
-                               device=device, units=units)
+                               device=device, units=units, also=ae_rest)
         subs = dict(zip(p.sub_activations, units.run(sub_calls)))
         ae = compare_autoencoders(ae_data, ae_setup, lrs=p.ae_lrs, seeds=p.ae_seeds, device=device, units=units)
         sensitivity_runs = sensitivity(sens_data, sens_setup, **sens, units=units)

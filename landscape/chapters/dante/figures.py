@@ -139,7 +139,7 @@ def plot_gaps(results: Results, p: Params, *, title: str):
     """Claims 2.1 and 2.2 at a glance: per case (depth, data set, activation) the paired
     difference DANTE - backprop with its interval (+- 2 SE), under the headline protocol and
     under v1's grid, and the null (output layer only); the dashed line is -margin."""
-    fig, ax = _subplots(figsize=(9, 0.42 * 4 * len(results.present) + 1.6))
+    fig, ax = _subplots(figsize=(9, 0.42 * 4 * len(results.present) + 2.4))
     labels, y = [], 0
     for depth, by_data in results.by_depth.items():
         gaps = {"v2": paired_gaps(by_data), "v1's grid": paired_gaps(by_data, "v1 grid"), "null": paired_gaps(by_data, method=NULL_METHOD)}
@@ -163,7 +163,7 @@ def plot_gaps(results: Results, p: Params, *, title: str):
     ax.invert_yaxis()
     ax.set_xlim(LEFT, max(ax.get_xlim()[1], 2))
     ax.set_xlabel("test accuracy, DANTE - the backprop method chosen on validation (points, paired; bar: +- 2 SE)")
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     suptitle(fig, title)
     fig.tight_layout()
     return fig
