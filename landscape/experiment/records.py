@@ -23,13 +23,13 @@ import platform
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from .sources import PACKAGE_ROOT
 
-__all__ = ["REPO_ROOT", "record_path", "read_record", "write_record", "provenance", "claims_record",
+__all__ = ["REPO_ROOT", "GpuRecord", "record_path", "read_record", "write_record", "provenance", "claims_record",
            "git_commit", "device_label"]
 
 #: the repository that holds the package (``book/``, ``profiles/``, ``results/``)
@@ -117,3 +117,37 @@ def setting_verdicts(record: dict | None) -> dict[str, list[tuple[str, str]]]:
     for c in record["claims"]:
         out.setdefault(str(c["id"]), []).append((str(c.get("setting", "")), c["verdict"]))
     return out
+
+
+class GpuRecord:
+    """A chapter's gpu-profile record, ``results/<chapter>-gpu.json``: written by a gpu-profile run only,
+    read back only when it has the chapter's shape.
+
+    Args:
+        chapter: the chapter's name (the file is :func:`record_path` of it).
+        make: ``make(results, claims, p, *, device, seconds) -> dict``, the chapter's record of a run.
+        required: keys the record must hold, with their types (``{"settings": dict, "params": dict}``).
+    """
+
+    def __init__(self, chapter: str, make: Callable[..., dict], required: dict[str, type]):
+        self.path, self.make, self.required = record_path(chapter), make, dict(required)
+
+    def save(self, record: dict, path: str | Path | None = None) -> Path:
+        """Write ``record`` as JSON (atomically) to ``path`` (default: the chapter's record file)."""
+        return write_record(record, self.path if path is None else path)
+
+    def load(self, path: str | Path | None = None) -> dict | None:
+        """The record of the last gpu-profile run, or None when there is none (or it is unreadable or foreign)."""
+        rec = read_record(self.path if path is None else path)
+        ok = rec is not None and all(isinstance(rec.get(k), t) for k, t in self.required.items())
+        return rec if ok else None
+
+    def record_run(self, results: Any, claims: Sequence[Any], p: Any, *, device: torch.device, seconds: float,
+                   path: str | Path | None = None) -> Path | None:
+        """On the gpu profile, write this run's record and say so; on any other profile do nothing (the verdict
+        strip shows the last gpu record). Returns the path written, or None."""
+        if p.profile != "gpu":
+            return None
+        out = self.save(self.make(results, claims, p, device=device, seconds=seconds), path)
+        print(f"Recorded this run in {out.name} (the verdict strip of the other profiles shows it).")
+        return out

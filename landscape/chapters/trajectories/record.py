@@ -7,14 +7,13 @@ show its verdicts beside the cpu profile's."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from ...experiment.claims import Claim
 from ...experiment.params import Params
-from ...experiment.records import claims_record, provenance, read_record, record_path, write_record, setting_verdicts
+from ...experiment.records import GpuRecord, claims_record, provenance, record_path, setting_verdicts
 from .experiments import KINDS, PROTOCOLS, Results, summary
 
 __all__ = ["PAPER_SCALE_JSON", "RECORD_PARAMS", "paper_scale_record", "paper_scale_verdicts", "paper_scale_text",
@@ -106,23 +105,6 @@ def paper_scale_text(record: dict | None) -> str:
     return "\n".join(lines)
 
 
-def save_paper_scale(record: dict, path: str | Path | None = None) -> Path:
-    """Write ``record`` as JSON (atomically) to ``path`` (default :data:`PAPER_SCALE_JSON`)."""
-    return write_record(record, PAPER_SCALE_JSON if path is None else path)
-
-
-def load_paper_scale(path: str | Path | None = None) -> dict | None:
-    """The record of the last gpu-profile run, or None when there is none (or it is unreadable or foreign)."""
-    rec = read_record(PAPER_SCALE_JSON if path is None else path)
-    return rec if rec is not None and isinstance(rec.get("settings"), dict) and isinstance(rec.get("params"), dict) else None
-
-
-def record_gpu_run(results: Results, claims: Sequence[Claim], p: Params, *, device: torch.device, seconds: float,
-                   path: str | Path | None = None) -> Path | None:
-    """On the gpu profile, write this run's record and say so; on any other profile do nothing
-    (the strip shows the last gpu record). Returns the path written, or None."""
-    if p.profile != "gpu":
-        return None
-    out = save_paper_scale(paper_scale_record(results, claims, p, device=device, seconds=seconds), path)
-    print(f"Recorded this run in {out.name} (the verdict strip of the other profiles shows it).")
-    return out
+_RECORD = GpuRecord("trajectories", paper_scale_record, {"settings": dict, "params": dict})
+#: write, read and (on the gpu profile) record this chapter's gpu-profile run: :class:`~landscape.experiment.records.GpuRecord`
+save_paper_scale, load_paper_scale, record_gpu_run = _RECORD.save, _RECORD.load, _RECORD.record_run
