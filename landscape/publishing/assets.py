@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..experiment.cache import cache_dir
 
-__all__ = ["PACKAGES", "INTEGRITY", "ensure", "integrity", "VENDOR_NAME"]
+__all__ = ["PACKAGES", "INTEGRITY", "PATCHES", "ensure", "integrity", "patch", "VENDOR_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,19 @@ REQUIRE_CONFIG = """(function () {
   }});
 })();
 """
+
+#: Edits of vendored files: path under the vendor folder -> [(regular expression, replacement)].
+#: Each is (pattern, replacement, how many matches it must have): :func:`patch` raises otherwise, so a new version that moved the
+#: code is noticed at build time, not in a reader's console).
+#:
+#: The widget manager validates the embedded widget state with ajv, created with no options; ajv's
+#: strict mode then logs a warning on every widget page ("use allowUnionTypes to allow union type
+#: keyword ..."), for a union type in ipywidgets' own state schema. ``allowUnionTypes`` accepts it.
+PATCHES: dict[str, list[tuple[str, str, int]]] = {
+    f"html-manager/{name}": [(r"(\b[A-Za-z_$][\w$]*)=new\(([A-Za-z_$][\w$]*)\(\)\)(?=[;,](?:[A-Za-z_$][\w$]*=)?\1\.compile\()",
+                               r"\1=new(\2())({allowUnionTypes:!0})", 2)]   # two bundled copies of the state validator
+    for name in ("embed-amd.js", "libembed-amd.js")
+}
 
 #: the folder name under the static path (never ``_static``: Jupyter Book would add a script tag for each file)
 VENDOR_NAME = "landscape-vendor"
@@ -120,6 +133,27 @@ def _extract(tarball: Path, mapping: dict[str, str], target: Path) -> None:
                         out.write_bytes(f.read())
 
 
+def patch(folder: Path, patches: dict[str, list[tuple[str, str, int]]] | None = None) -> None:
+    """Apply :data:`PATCHES` (or ``patches``) to the files under ``folder``.
+
+    Raises:
+        ValueError: a patched file is missing, or a pattern does not match it as many times as stated.
+    """
+    import re
+
+    for rel, edits in (PATCHES if patches is None else patches).items():
+        path = folder / rel
+        if not path.is_file():
+            raise ValueError(f"Invalid patch target: {rel} (must be a vendored file; the package changed?)")
+        text = path.read_text(encoding="utf-8")
+        for pattern, repl, want in edits:
+            text, n = re.subn(pattern, repl, text)
+            if n != want:
+                raise ValueError(f"Invalid patch of {rel}: {pattern!r} matched {n} times "
+                                 f"(must match {want} times in the pinned version)")
+        path.write_text(text, encoding="utf-8")
+
+
 def ensure(root: str | Path) -> Path | None:
     """Make ``root/landscape-vendor`` hold every pinned package's files.
 
@@ -129,7 +163,7 @@ def ensure(root: str | Path) -> Path | None:
     root = Path(root)
     target = root / VENDOR_NAME
     stamp = target / ".versions"
-    want = "\n".join(f"{p}@{v}" for p, (v, _) in sorted(PACKAGES.items())) + "\nconfig " + hashlib.sha256(REQUIRE_CONFIG.encode()).hexdigest()[:12]
+    want = "\n".join(f"{p}@{v}" for p, (v, _) in sorted(PACKAGES.items())) + "\nconfig " + hashlib.sha256((REQUIRE_CONFIG + repr(PATCHES)).encode()).hexdigest()[:12]
     if stamp.is_file() and stamp.read_text() == want:
         return root
     store = (cache_dir() or Path(tempfile.gettempdir()) / "landscape-cache") / "npm"
@@ -140,6 +174,7 @@ def ensure(root: str | Path) -> Path | None:
     try:
         for package, (version, mapping) in PACKAGES.items():
             _extract(tarballs[package], mapping, tmp / VENDOR_NAME)  # type: ignore[arg-type]
+        patch(tmp / VENDOR_NAME)
         (tmp / VENDOR_NAME / "require-config.js").write_text(REQUIRE_CONFIG)
         (tmp / VENDOR_NAME / ".versions").write_text(want)
         root.mkdir(parents=True, exist_ok=True)

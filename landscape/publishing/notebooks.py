@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read", "glued", "errors", "problems"]
+__all__ = ["read", "glued", "errors", "problems", "parameters", "parameters_summary"]
 
 
 def read(nb: str | os.PathLike | dict) -> dict:
@@ -56,3 +56,85 @@ def problems(nb: str | os.PathLike | dict) -> list[str]:
     if code and not any(c.get("outputs") for c in code):
         out.append("no code cell has outputs (the book shows committed outputs: run it with --publish)")
     return out
+
+
+def _cell_values(source: str) -> dict[str, Any]:
+    """The ``name = literal`` assignments of a parameters cell (anything else is skipped)."""
+    out: dict[str, Any] = {}
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return out
+    for node in body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and value is not None:
+            try:
+                out[target.id] = ast.literal_eval(value)
+            except ValueError:
+                pass
+    return out
+
+
+def parameters(nb: str | os.PathLike | dict) -> dict[str, Any]:
+    """The parameters the notebook ran with: its ``parameters`` cell, overridden by the cell papermill
+    injected (``injected-parameters``) when there is one."""
+    out: dict[str, Any] = {}
+    for tag in ("parameters", "injected-parameters"):
+        for cell in read(nb).get("cells", []):
+            if cell.get("cell_type") == "code" and tag in cell.get("metadata", {}).get("tags", []):
+                src = cell.get("source", "")
+                out.update(_cell_values("".join(src) if isinstance(src, list) else src))
+                break
+    return out
+
+
+def _seeds_text(seeds: Any) -> str:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        return f"seed {seeds}"
+    seeds = [s for s in seeds if isinstance(s, int)]
+    if not seeds:
+        return ""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)})"
+    return f"seeds {', '.join(map(str, seeds))}" + (f" ({len(seeds)})" if len(seeds) > 2 else "")
+
+
+def parameters_summary(nb: str | os.PathLike | dict) -> str:
+    """One line that says what the page's run was: profile, data, seeds and run time, e.g.
+    ``profile cpu · data digits, mnist10k · seeds 0-19 (20) · ran in 61 s on CPU (1 thread)``.
+
+    Data: the values of every parameter named ``*dataset`` or ``*datasets``; seeds: ``seeds``, else
+    the longest ``*seeds`` list (or ``seed``); the run time: papermill's duration of the run, else the
+    glued ``run-seconds``; the device: the glued ``run-device``. A part the notebook does not hold is
+    left out.
+    """
+    nb = read(nb)
+    values = parameters(nb)
+    glue = glued(nb)
+    parts = []
+    profile = values.get("profile", glue.get("run-profile"))
+    if profile:
+        parts.append(f"profile {profile}")
+    data: list[str] = []
+    for name, value in values.items():
+        if name.endswith(("dataset", "datasets")) and value:
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(v, str) and v not in data:
+                    data.append(v)
+    if data:
+        parts.append("data " + ", ".join(data))
+    seeds = values.get("seeds")
+    if seeds is None:
+        lists = [v for k, v in values.items() if k.endswith("seeds") and isinstance(v, (list, tuple))]
+        seeds = max(lists, key=len) if lists else values.get("seed")
+    if isinstance(seeds, (int, list, tuple)) and not isinstance(seeds, bool):
+        text = _seeds_text(seeds)
+        if text:
+            parts.append(text)
+    seconds = nb.get("metadata", {}).get("papermill", {}).get("duration") or glue.get("run-seconds")
+    if isinstance(seconds, (int, float)) and seconds > 0:
+        ran = f"ran in {seconds:.0f} s" if seconds < 120 else f"ran in {seconds / 60:.1f} min"
+        device = glue.get("run-device")
+        parts.append(ran + (f" on {device}" if device else ""))
+    return " \u00b7 ".join(parts)

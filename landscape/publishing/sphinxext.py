@@ -8,10 +8,20 @@
   defaults and logs a warning.
 - The ``claims-ledger`` directive: one table of every claim of every chapter
   (:func:`landscape.publishing.ledger.collect`, from the committed notebooks' glued
-  values), with counts per verdict and per paper.
+  values), opening with the counts per verdict and per paper.
 - A build gate: a chapter whose committed outputs hold an error, or that
   has no outputs at all, is a warning - an error under ``-W``.
-- The book's stylesheet, ``landscape/static/landscape.css``.
+- Reading order, at build time (the committed notebooks are not edited): the cell
+  papermill injected (``injected-parameters``) is dropped from the page; the
+  commented parameters cell is folded under a one-line summary (profile, data,
+  seeds, run time: :func:`landscape.publishing.notebooks.parameters_summary`).
+- Figures: an image keeps its width but loses its fixed height (the theme
+  shrinks the width to the column, and a fixed height distorted it), and its
+  alt text is its caption or the heading of its section, not its file path.
+- Each script the extensions add once per page (sphinx-thebe's and
+  sphinx-togglebutton's inline config were added twice: ``const`` declared twice
+  is an error in the console).
+- The book's stylesheet and script, ``landscape/static/landscape.{css,js}``.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from ..experiment.claims import VERDICTS
 from ..experiment.records import record_path
 from .assets import VENDOR_NAME, ensure
 from .ledger import collect, counts, scale_verdicts
-from .notebooks import problems
+from .notebooks import parameters_summary, problems
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,78 @@ def _check_outputs(app, env, docnames) -> None:
             continue
         for problem in problems(Path(app.confdir) / nb):
             log.warning(f"{nb}: {problem}")
+
+
+class details(nodes.General, nodes.Element):
+    """A folded block: ``<details><summary>{summary}</summary>...children...</details>`` in HTML;
+    the children alone in other formats."""
+
+
+def _visit_details_html(self, node) -> None:
+    summary = self.encode(node["summary"])
+    self.body.append(f'<details class="{" ".join(node["classes"])}"><summary>{summary}</summary>\n')
+
+
+def _depart_details_html(self, node) -> None:
+    self.body.append("</details>\n")
+
+
+def _pass(self, node) -> None:
+    pass
+
+
+def _cells(doctree, tag: str):
+    return [n for n in doctree.findall(nodes.container)
+            if n.get("nb_element") == "cell_code" and tag in n.get("cell_metadata", {}).get("tags", [])]
+
+
+def _section_title(node) -> str:
+    while node is not None:
+        if isinstance(node, nodes.section) and node.children and isinstance(node[0], nodes.title):
+            return node[0].astext()
+        node = node.parent
+    return ""
+
+
+def _reading_order(app, doctree) -> None:
+    """``doctree-read``: drop the injected-parameters cell, fold the parameters cell under its
+    one-line summary, and give every figure its true aspect and a real alt text."""
+    docname = app.env.docname
+    source = Path(app.env.doc2path(docname))
+    if source.suffix == ".ipynb":
+        for cell in _cells(doctree, "injected-parameters"):
+            cell.parent.remove(cell)
+        for cell in _cells(doctree, "parameters"):
+            try:
+                summary = parameters_summary(source)
+            except (OSError, ValueError):
+                summary = ""
+            fold = details(summary="Parameters" + (f": {summary}" if summary else ""), classes=["landscape-parameters"])
+            cell.parent.replace(cell, fold)
+            fold += cell
+    for img in doctree.findall(nodes.image):
+        img.attributes.pop("height", None)
+        alt = img.get("alt", "")
+        if not alt or alt == img.get("uri") or "/" in alt or alt.endswith((".png", ".svg", ".jpg")):
+            figure = img.parent if isinstance(img.parent, nodes.figure) else None
+            caption = next((c.astext() for c in figure.findall(nodes.caption)), "") if figure is not None else ""
+            title = _section_title(img)
+            img["alt"] = caption or (f"Figure: {title}" if title else "Figure")
+
+
+def _one_script_each(app, pagename, templatename, context, doctree) -> None:
+    """``html-page-context``: each script once (inline bodies compared by their text)."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for js in scripts:
+        key = (getattr(js, "filename", str(js)) or "", tuple(sorted((getattr(js, "attributes", None) or {}).items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    scripts[:] = kept
 
 
 def _table(header: list[str], rows: list[list], widths: list[int], classes: list[str]) -> nodes.table:
@@ -91,7 +173,7 @@ def _verdict(v: str) -> nodes.inline:
 
 
 class ClaimsLedger(SphinxDirective):
-    """``{claims-ledger}``: the table of every claim, then the counts."""
+    """``{claims-ledger}``: the counts per verdict and paper, then the table of every claim."""
 
     has_content = False
 
@@ -164,17 +246,24 @@ class ClaimsLedger(SphinxDirective):
                                                 "results/<chapter>-gpu.json, shown in the chapter) - " + "; ".join(runs)
                                                 + "; '-' where no such run is recorded. Marks: scale-dependent (the two "
                                                 "scales disagree), protocol-dependent (protocol variants disagree)."))
+        # the answer first: the counts per paper, then every claim
         tally = counts(rows)
         count_rows = [[paper, *[tally[paper][v] for v in VERDICTS], sum(tally[paper].values())] for paper in tally if paper != "all"]
         count_rows.append([nodes.strong(text="all"), *[tally["all"][v] for v in VERDICTS], sum(tally["all"].values())])
-        section = nodes.rubric(text="Counts per verdict and paper")
-        out += [section, _table(["paper", *VERDICTS, "claims"], count_rows, [20, 10, 10, 10, 8], ["landscape-ledger-counts"])]
-        return out
+        head = [nodes.rubric(text="Counts per verdict and paper"),
+                _table(["paper", *VERDICTS, "claims"], count_rows, [20, 10, 10, 10, 8], ["landscape-ledger-counts"])]
+        if claim_rows:
+            head.append(nodes.rubric(text="Every claim"))
+        return head + out
 
 
 def setup(app):
     app.connect("config-inited", _configure, priority=100)  # before myst-nb (priority 500)
     app.connect("env-before-read-docs", _check_outputs)
     app.add_directive("claims-ledger", ClaimsLedger)
+    app.add_node(details, html=(_visit_details_html, _depart_details_html), latex=(_pass, _pass), text=(_pass, _pass))
+    app.connect("doctree-read", _reading_order)
+    app.connect("html-page-context", _one_script_each, priority=900)
     app.add_css_file("landscape.css")
+    app.add_js_file("landscape.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
