@@ -45,3 +45,21 @@ def test_verdict_strip_says_when_the_scales_disagree():
 def test_table_text_and_html_are_deterministic():
     a, b = table([{"x": 1.23456, "v": "reproduced"}], {"x": "{:.2f}"}), table([{"x": 1.23456, "v": "reproduced"}], {"x": "{:.2f}"})
     assert a._repr_html_() == b._repr_html_() and "1.23" in repr(a) and "background-color" in a._repr_html_()
+
+
+def test_kernel_only_marks_the_control_and_hides_its_note_under_a_kernel():
+    import ipywidgets as w
+    import pytest
+
+    from landscape.publishing.page import KERNEL_NOTE, kernel_only
+
+    slider = w.FloatSlider(value=1.0, min=0.0, max=2.0)
+    box = kernel_only(slider)
+    assert "landscape-kernel-only" in box._dom_classes and box.children[0] is slider
+    note = box.children[1]
+    assert "landscape-kernel-note" in note._dom_classes and KERNEL_NOTE in note.value
+    assert note.layout.display == "none"            # JupyterLab shows no note; the book's CSS shows it
+    assert not slider.disabled                      # the control itself stays live under a kernel
+    assert "&lt;b&gt;" in kernel_only(w.Button(), note="<b>x</b>").children[1].value   # escaped
+    with pytest.raises(TypeError, match="must be an ipywidgets widget"):
+        kernel_only("not a widget")

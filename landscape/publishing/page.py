@@ -31,7 +31,7 @@ from ..experiment.records import device_label, git_commit
 from ..experiment.style import set_theme
 from ..training.loop import resolve_device
 
-__all__ = ["Chapter", "start", "glue", "table", "Table", "explore", "GLUE_PREFIX"]
+__all__ = ["Chapter", "start", "glue", "table", "Table", "explore", "kernel_only", "KERNEL_NOTE", "GLUE_PREFIX"]
 
 GLUE_PREFIX = "application/papermill.record/"
 
@@ -260,4 +260,29 @@ def explore(figures: Mapping[str, Any], *, description: str = "Show", slider: bo
     link = w.jslink((control, "value" if slider else "index"), (stack, "selected_index"))
     box = w.VBox([control, stack])
     box._landscape_link = link  # keep the link object alive with the box
+    return box
+
+
+#: what a kernel-only control says on the static page
+KERNEL_NOTE = "needs a running kernel: open in JupyterLab (make lab)"
+
+
+def kernel_only(control, note: str = KERNEL_NOTE):
+    """Mark a control that needs a running kernel (an ``interact`` slider, a button that
+    reruns something): returns a box of the control and a note.
+
+    In the static book the control is shown disabled and the note - ``needs a running
+    kernel: open in JupyterLab`` - is shown under it (the book's ``landscape.css`` and
+    ``landscape.js`` act on the box's class, ``landscape-kernel-only``). Under a kernel
+    (JupyterLab, which loads neither file) the control works as usual and the note stays
+    hidden. Precomputed controls (:func:`explore`) work without a kernel: never wrap them.
+    """
+    import ipywidgets as w
+
+    if not isinstance(control, w.DOMWidget):
+        raise TypeError(f"Invalid control: {type(control).__name__} (must be an ipywidgets widget)")
+    hint = w.HTML(f'<span class="landscape-kernel-note-text">{_escape(note)}</span>', layout=w.Layout(display="none"))
+    hint.add_class("landscape-kernel-note")
+    box = w.VBox([control, hint])
+    box.add_class("landscape-kernel-only")
     return box

@@ -21,6 +21,10 @@
 - Each script the extensions add once per page (sphinx-thebe's and
   sphinx-togglebutton's inline config were added twice: ``const`` declared twice
   is an error in the console).
+- Lighter pages: once the HTML is written, every PNG of the site (files and the
+  base64 figures inside widget state) is re-encoded in a 256-colour palette
+  (:func:`landscape.publishing.images.compact_site`; ``landscape_compact_images = False``
+  turns it off).
 - The book's stylesheet and script, ``landscape/static/landscape.{css,js}``.
 """
 
@@ -37,6 +41,7 @@ from ..experiment.claims import VERDICTS
 from ..experiment.records import record_path
 from .assets import VENDOR_NAME, ensure
 from .ledger import collect, counts, scale_verdicts
+from .images import compact_site
 from .notebooks import parameters_summary, problems
 
 log = logging.getLogger(__name__)
@@ -140,6 +145,15 @@ def _one_script_each(app, pagename, templatename, context, doctree) -> None:
         seen.add(key)
         kept.append(js)
     scripts[:] = kept
+
+
+def _compact(app, exception) -> None:
+    """``build-finished``: the site's PNGs in a palette (:func:`~landscape.publishing.images.compact_site`)."""
+    if exception is not None or app.builder.format != "html" or not app.config.landscape_compact_images:
+        return
+    before, after = compact_site(app.outdir)
+    if before:
+        log.info(f"figures: {before / 1e6:.1f} MB of PNG re-encoded as {after / 1e6:.1f} MB")
 
 
 def _table(header: list[str], rows: list[list], widths: list[int], classes: list[str]) -> nodes.table:
@@ -264,6 +278,8 @@ def setup(app):
     app.add_node(details, html=(_visit_details_html, _depart_details_html), latex=(_pass, _pass), text=(_pass, _pass))
     app.connect("doctree-read", _reading_order)
     app.connect("html-page-context", _one_script_each, priority=900)
+    app.add_config_value("landscape_compact_images", True, "html")
+    app.connect("build-finished", _compact)
     app.add_css_file("landscape.css")
     app.add_js_file("landscape.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
