@@ -1,5 +1,6 @@
 """The chapter runner: validation before compute, failures reported, atomic publish."""
 
+import io
 import json
 import os
 from pathlib import Path
@@ -320,3 +321,96 @@ def test_the_private_kernel_folder_is_removed(root, monkeypatch):
     assert runner.main(["run", "--profile", "smoke", "--out", "runs/k", "good"]) == 0
     assert "landscape-jupyter-" in seen["path"] and not Path(seen["path"]).exists()
     assert seen["path"] not in os.environ.get("JUPYTER_PATH", "")
+
+
+def _glue(name, value):
+    from landscape.publishing.page import GLUE_PREFIX
+
+    return nbformat.v4.new_output("display_data", data={GLUE_PREFIX + "text/plain": repr(value)},
+                                  metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+
+
+def test_the_answer_follows_the_closing_table(root):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [_glue("claim-1.10-verdict", "inconclusive"), _glue("claim-1.10-value", 0.0123456), _glue("claim-1.10-threshold", "> 0.05"),
+                    _glue("claim-1.2-verdict", "reproduced"), _glue("claim-1.2-value", 3), _glue("claim-1.2-threshold", ">= 2"),
+                    _glue("claim-1.2-v1-verdict", "not reproduced")]
+    nb.cells = [cell]
+    (root / "runs" / "a").mkdir(parents=True)
+    nbformat.write(nb, root / "runs" / "a" / "good.ipynb")
+    results = [runner.Result("good", "smoke", "ok", 1.0, "CPU", "runs/a/good.ipynb", published=True),
+               runner.Result("bad", "smoke", "interrupted", 0.1, "?", "runs/a/bad.ipynb", "interrupted")]
+    text = runner.format_answers(results, root)
+    lines = [line.strip() for line in text.strip().splitlines()]
+    assert lines.pop(0) == "The answer, chapter by chapter:"
+    assert lines[0] == "good (smoke, ok): 2 claims"
+    assert lines[1].split() == ["1.2", "reproduced", "3", "(reproduced", "when", ">=", "2)"]          # by id: 1.2 before 1.10
+    assert lines[2].split()[:3] == ["1.10", "inconclusive", "0.01235"] and lines[2].endswith("(reproduced when > 0.05)")
+    assert lines[3] == "executed notebook: runs/a/good.ipynb"
+    assert lines[4].endswith("-m nbconvert --to html runs/a/good.ipynb")
+    assert "published to book/good.ipynb: make html" in lines[5]
+    assert "bad" not in text                                            # an interrupted chapter has no answer
+
+
+class _Tty:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_names_the_cell_and_its_heading(root, monkeypatch):
+    monkeypatch.delenv("LANDSCAPE_PROGRESS", raising=False)
+    nb = nbformat.read(root / "book" / "good.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("Some text\n\n## Training, cached"))
+    nbformat.write(nb, root / "book" / "good.ipynb")
+    tty = _Tty()
+    hook = runner.cell_progress("good", root / "book" / "good.ipynb", stream=tty)
+    injected = nbformat.v4.new_code_cell("n = 2")
+    injected.metadata["tags"] = ["injected-parameters"]
+    for i, cell in enumerate([nb.cells[1], injected, nb.cells[3], nb.cells[4]]):
+        hook(cell=cell, cell_index=i)
+    shown = [line.strip() for line in tty.text.split("\r") if line.strip()]
+    assert shown == ["[landscape] good: cell 1 of 4 - Fake", "[landscape] good: cell 2 of 4 - parameters (injected)",
+                     "[landscape] good: cell 3 of 4 - Training, cached", "[landscape] good: cell 4 of 4 - Training, cached"]
+    hook.finish()
+    assert tty.text.endswith("\r")
+    assert runner.cell_progress("good", root / "book" / "good.ipynb", stream=io.StringIO()) is None   # not a terminal
+    monkeypatch.setenv("LANDSCAPE_PROGRESS", "0")
+    assert runner.cell_progress("good", root / "book" / "good.ipynb", stream=tty) is None
+
+
+def test_kernel_folders_of_dead_runners_are_swept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    gone = tmp_path / f"landscape-jupyter-{dead}-abc"
+    mine = tmp_path / f"landscape-jupyter-{os.getpid()}-abc"
+    other = tmp_path / "landscape-jupyter-oldstyle"       # no pid in the name: another runner's, maybe live
+    for f in (gone, mine, other):
+        (f / "kernels").mkdir(parents=True)
+    assert runner.sweep_kernel_dirs(tmp_path) == [gone]
+    assert not gone.exists() and mine.exists() and other.exists()
+
+
+@pytest.mark.chapters
+def test_a_run_prints_no_tcp_warning_and_leaves_no_kernel_folder(root, tmp_path_factory, monkeypatch, capfd):
+    tmp = tmp_path_factory.mktemp("tmpdir")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert runner.main(["run", "--profile", "smoke", "--out", "runs/w", "good"]) == 0
+    out, err = capfd.readouterr()
+    assert "without encryption" not in out + err
+    assert "good (smoke, ok): no claims decided" in out and "executed notebook: runs/w/good.ipynb" in out
+    assert not list(tmp.glob("landscape-jupyter-*"))

@@ -24,10 +24,16 @@ into slices of at most :data:`SLICE` seconds; each slice ends in a real
 keeps its meaning: ``Empty`` is raised only when the whole timeout has passed,
 and nbclient then raises its cell timeout error (the runner reports it as a
 failure, never as a completed cell).
+
+The engine also takes ``ipc_dir``: the kernel then talks over IPC sockets in that
+folder instead of TCP ports on 127.0.0.1 (ipykernel 7 warns "Kernel is running
+over TCP without encryption" at every start over TCP; IPC sockets are files
+only this user can open).
 """
 
 from __future__ import annotations
 
+import os
 from queue import Empty
 from time import monotonic
 from typing import Any
@@ -67,7 +73,17 @@ def sliced(get_msg, step: float = SLICE):
 
 
 class LandscapeClient(PapermillNotebookClient):
-    """papermill's notebook client with :func:`sliced` waits on the shell and IOPub channels."""
+    """papermill's notebook client with :func:`sliced` waits on the shell and IOPub channels,
+    and the kernel on IPC sockets in ``ipc_dir`` when one is given."""
+
+    ipc_dir: str | None = None
+
+    def create_kernel_manager(self):  # noqa: D102 - nbclient's, on IPC when asked
+        km = super().create_kernel_manager()
+        if self.ipc_dir:
+            km.transport = "ipc"
+            km.ip = os.path.join(self.ipc_dir, "kernel")
+        return km
 
     async def async_start_new_kernel_client(self):  # noqa: D102 - nbclient's, then the channels sliced
         kc = await super().async_start_new_kernel_client()
@@ -89,12 +105,15 @@ class LandscapeEngine(NBClientEngine):
                                  start_timeout=60, execution_timeout=None, **kwargs):
         from papermill.engines import logger
 
+        ipc_dir = kwargs.pop("ipc_dir", None)
         kwargs = remove_args(["input_path"], **kwargs)
         safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
         final_kwargs = merge_kwargs(safe_kwargs, timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
                                     startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
                                     log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
-        return LandscapeClient(nb_man, **final_kwargs).execute()
+        client = LandscapeClient(nb_man, **final_kwargs)
+        client.ipc_dir = ipc_dir
+        return client.execute()
 
 
 papermill_engines.register(ENGINE_NAME, LandscapeEngine)

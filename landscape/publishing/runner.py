@@ -5,7 +5,10 @@ then ``profiles/<profile>.yaml``, then ``-p`` overrides - and validates them
 against the chapter's schema *before any chapter runs*; then it executes the
 notebooks with papermill, one after another, into a run folder of its own
 (``runs/<time>-<profile>-<pid>/``, so two runs never share one), and prints a
-closing table (chapter, profile, status, duration, device). A failed chapter does not stop the others; the
+closing table (chapter, profile, status, duration, device), then the answer:
+each chapter's claims (id, verdict, the value against the rule), the executed
+notebook's path and the command that renders it as a page. On a terminal it
+shows, inside a chapter, which cell runs (cell k of n, under which heading). A failed chapter does not stop the others; the
 exit code is 1 when any failed. With ``--publish`` each chapter that
 succeeded replaces its notebook in ``book/`` atomically (a temporary file in
 ``book/``, flushed to disk, then :func:`os.replace`), under a lock per
@@ -21,7 +24,10 @@ died is retried ``--retries`` times.
 The kernel is this interpreter's own: the runner writes a kernelspec named
 ``landscape`` (``sys.executable -m ipykernel_launcher``) into a private
 folder put first on ``JUPYTER_PATH``, so a stale user kernelspec can never
-run a chapter with another Python.
+run a chapter with another Python. The kernel talks to the runner over IPC
+sockets in that folder (no TCP port, so no "running over TCP without
+encryption" warning); the folder is removed at the end, and a folder left by a
+runner that was killed is removed by the next one.
 
 On a GPU machine without internet (a cluster node that already has torch),
 ``make wheelhouse`` on a machine with internet downloads the wheels the
@@ -52,10 +58,11 @@ import yaml
 from ..chapters import CHAPTERS, schema
 from ..training.loop import resolve_device
 from .engine import ENGINE_NAME
-from .notebooks import glued
+from .notebooks import glued, read
 from ..experiment.params import ParameterError
 
-__all__ = ["main", "plan", "run_chapters", "notebook_defaults", "Result", "KERNEL_NAME"]
+__all__ = ["main", "plan", "run_chapters", "notebook_defaults", "Result", "KERNEL_NAME", "format_table", "format_answers",
+           "render_command", "cell_progress", "sweep_kernel_dirs"]
 
 KERNEL_NAME = "landscape"
 DEFAULT_TIMEOUT = 900  # seconds per cell: no chapter cell takes this long on any profile; a stalled kernel does
@@ -71,6 +78,7 @@ class Result:
     device: str
     output: str
     error: str = ""
+    published: bool = False
 
 
 def notebook_defaults(path: str | os.PathLike) -> dict[str, Any]:
@@ -192,10 +200,38 @@ def plan(chapters: Sequence[str], profile: str, overrides: Sequence[tuple[str, s
     return out
 
 
+KERNEL_DIR_PREFIX = "landscape-jupyter-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_kernel_dirs(tmp: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the private kernel folders (:func:`ensure_kernel`) of runners that are gone
+    (``landscape-jupyter-<pid>-*`` whose process no longer exists); returns them."""
+    removed = []
+    for folder in Path(tmp or tempfile.gettempdir()).glob(KERNEL_DIR_PREFIX + "*-*"):
+        pid = folder.name[len(KERNEL_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def ensure_kernel() -> tuple[str, Path]:
     """Register a kernelspec for this interpreter under :data:`KERNEL_NAME` in a private
-    folder put first on ``JUPYTER_PATH``; returns the name and the folder (the caller removes it)."""
-    folder = Path(tempfile.mkdtemp(prefix="landscape-jupyter-"))
+    folder (``landscape-jupyter-<pid>-*`` in the temporary directory) put first on
+    ``JUPYTER_PATH``; returns the name and the folder (the caller removes it with
+    :func:`_drop_kernel`; folders of runners that died are swept here first)."""
+    sweep_kernel_dirs()
+    folder = Path(tempfile.mkdtemp(prefix=f"{KERNEL_DIR_PREFIX}{os.getpid()}-"))
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True)
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python (landscape)", "language": "python"}
@@ -212,6 +248,50 @@ def _drop_kernel(folder: Path) -> None:
     else:
         os.environ.pop("JUPYTER_PATH", None)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _headings(nb_path: Path) -> dict[str, str]:
+    """Cell id -> the last markdown heading above it (``"## Training, cached"`` -> ``Training, cached``)."""
+    out, heading = {}, ""
+    for cell in read(nb_path).get("cells", []):
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        if cell.get("cell_type") == "markdown":
+            for line in src.splitlines():
+                if line.startswith("#"):
+                    heading = line.lstrip("#").strip()
+        elif cell.get("id"):
+            out[cell["id"]] = heading
+    return out
+
+
+def cell_progress(chapter: str, nb_path: Path, stream=None):
+    """An nbclient ``on_cell_start`` hook that writes ``[landscape] <chapter>: cell k of n - <heading>``
+    on one terminal line, or None when ``stream`` (default stderr) is not a terminal or
+    ``LANDSCAPE_PROGRESS=0``. n counts the code cells as papermill runs them (its injected cell included)."""
+    stream = sys.stderr if stream is None else stream
+    if os.environ.get("LANDSCAPE_PROGRESS") == "0" or not getattr(stream, "isatty", lambda: False)():
+        return None
+    nb = read(nb_path)
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    injected = any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in code)
+    n = len(code) + (0 if injected else 1)   # papermill replaces an injected cell, or adds one
+    headings = _headings(nb_path)
+    state = {"k": 0, "heading": ""}
+
+    def hook(cell, cell_index):
+        if cell.get("cell_type") != "code":
+            return
+        state["k"] += 1
+        tags = cell.get("metadata", {}).get("tags", [])
+        state["heading"] = "parameters (injected)" if "injected-parameters" in tags else headings.get(cell.get("id"), state["heading"])
+        text = f"[landscape] {chapter}: cell {min(state['k'], n)} of {n}" + (f" - {state['heading']}" if state["heading"] else "")
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        stream.write("\r" + text[:width].ljust(width))
+        stream.flush()
+
+    hook.finish = lambda: (stream.write("\r" + " " * (shutil.get_terminal_size((100, 20)).columns - 1) + "\r"), stream.flush())
+    return hook
 
 
 def _device_of(nb_path: Path) -> str:
@@ -297,12 +377,14 @@ def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, ou
                 status, error = "ok", ""
                 print(f"[landscape] running {chapter} ({profile}) -> {dst}" + (f" (retry {attempt})" if attempt else ""), file=sys.stderr, flush=True)
                 cwd = os.getcwd()
+                progress = cell_progress(chapter, root / src)
                 try:
                     os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
                     pm.execute_notebook(
                         str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
                         parameters=params[chapter], kernel_name=kernel, engine_name=ENGINE_NAME, progress_bar=False,
                         cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
+                        on_cell_start=progress, ipc_dir=str(kernel_dir),
                     )
                 except KeyboardInterrupt:
                     status, error = "interrupted", "interrupted"
@@ -314,6 +396,8 @@ def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, ou
                         continue
                 finally:
                     os.chdir(cwd)
+                    if progress is not None:
+                        progress.finish()
                 if status == "ok" and attempt:
                     error = f"succeeded on retry {attempt} after its kernel died"
                 break
@@ -325,6 +409,7 @@ def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, ou
             if status == "ok" and publish_to_book:
                 with chapter_lock(root, chapter):
                     publish(executed, root / src)
+                res.published = True
             if status == "interrupted":
                 break
         bar.close()
@@ -344,6 +429,52 @@ def format_table(results: Sequence[Result]) -> str:
         if r.error:
             out.append(f"{r.chapter}: {r.error} (see {r.output})")
     return "\n".join(out)
+
+
+def _claims_of(nb_path: Path) -> list[tuple[str, str, str, str]]:
+    """(id, verdict, value, rule) of every claim glued in the executed notebook, ordered by id."""
+    from .page import _value_text
+
+    try:
+        values = glued(nb_path)
+    except (OSError, ValueError):
+        return []
+    ids = [k[len("claim-"):-len("-verdict")] for k in values if k.startswith("claim-") and k.endswith("-verdict") and not k.endswith("-v1-verdict")]
+    key = lambda cid: tuple(int(x) if x.isdigit() else 0 for x in cid.split("."))
+    return [(cid, str(values[f"claim-{cid}-verdict"]), _value_text(values.get(f"claim-{cid}-value", "")),
+             str(values.get(f"claim-{cid}-threshold", ""))) for cid in sorted(ids, key=key)]
+
+
+def render_command(notebook: str) -> str:
+    """The command that renders an executed notebook as an HTML page beside it (nbconvert)."""
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return f"{python} -m nbconvert --to html {notebook}"
+
+
+def format_answers(results: Sequence[Result], root: Path) -> str:
+    """After the closing table: per chapter that ran, its claims (id, verdict, value against the
+    rule), where the executed notebook is, and how to look at it as a page."""
+    out = []
+    for r in results:
+        executed = Path(r.output) if Path(r.output).is_absolute() else root / r.output
+        if r.status == "interrupted" or not executed.is_file():
+            continue
+        claims = _claims_of(executed)
+        out.append(f"  {r.chapter} ({r.profile}, {r.status}): " + (f"{len(claims)} claims" if claims else "no claims decided"))
+        if claims:
+            w_id = max(len(c[0]) for c in claims)
+            w_v = max(len(c[1]) for c in claims)
+            for cid, verdict, value, rule in claims:
+                out.append(f"    {cid.ljust(w_id)}  {verdict.ljust(w_v)}  {value} (reproduced when {rule})")
+        out.append(f"    executed notebook: {r.output}")
+        out.append(f"    as a page: {render_command(r.output)}")
+        if r.published:
+            out.append(f"    published to {CHAPTERS.get(r.chapter, 'book/')}: make html renders the book with it")
+    return "\n".join(["", "The answer, chapter by chapter:", *out]) if out else ""
 
 
 def _fresh_run_folder(root: Path, profile: str) -> Path:
@@ -403,6 +534,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.access(out, os.W_OK):
         print(f"error: {out}: the run folder is not writable (choose another with --out)", file=sys.stderr)
         return 2
+    import signal
+
+    def _terminated(signum, frame):  # a killed runner cleans up as an interrupted one does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminated)
     results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout or None, retries=args.retries)
     print(format_table(results))
+    print(format_answers(results, root))
     return 0 if all(r.status == "ok" for r in results) and len(results) == len(params) else 1
