@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export LANDSCAPE_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup test test-fast html book run-smoke wheelhouse bench clean
+.PHONY: setup test test-fast html pdf lab book run-smoke wheelhouse bench clean
 
 # A second `make setup` with nothing changed does nothing: the stamp is newer
 # than requirements.txt and pyproject.toml.
@@ -17,6 +17,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name landscape --display-name "Python (landscape)" > /dev/null
+	# ipykernel's own python3 kernelspec runs whichever `python` is first on PATH: only landscape stays
+	rm -rf $(VENV)/share/jupyter/kernels/python3
 	touch $(STAMP)
 
 # Unit tests, every chapter on the smoke profile (glued values), nbval on the
@@ -32,10 +34,23 @@ test-fast: $(STAMP)
 html: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going --quiet
 
-# Set-up, every chapter on the cpu profile published into book/, then the HTML.
+# The whole book as one PDF, _build/html/landscape.pdf (a single-page build printed by
+# headless Chromium, offline); the intro links it.
+pdf: $(STAMP)
+	$(PY) -m landscape.publishing.takeaway pdf
+
+# JupyterLab on runs/lab/ (a working copy of the chapters, made from book/ when absent),
+# the landscape kernel only, on 127.0.0.1: exploring never changes book/.
+LAB_DIR  ?= runs/lab
+LAB_PORT ?= 8888
+lab: $(STAMP)
+	$(PY) -m landscape.publishing.lab --dir $(LAB_DIR) --port $(LAB_PORT) $(LAB_ARGS)
+
+# Set-up, every chapter on the cpu profile published into book/, then the HTML and the PDF.
 book: $(STAMP)
 	$(PY) -m landscape run --profile cpu --publish
 	$(MAKE) html
+	-$(MAKE) pdf
 
 run-smoke: $(STAMP)
 	$(PY) -m landscape run --profile smoke

@@ -25,6 +25,13 @@
   base64 figures inside widget state) is re-encoded in a 256-colour palette
   (:func:`landscape.publishing.images.compact_site`; ``landscape_compact_images = False``
   turns it off).
+- Launch buttons (Binder, Colab, JupyterHub) from one setting, the repository's
+  URL (``landscape_repository_url`` in ``_config.yml``'s ``sphinx.config``, or
+  ``$LANDSCAPE_REPOSITORY_URL``; JupyterHub also needs ``landscape_jupyterhub_url``):
+  :func:`launch_options`. With no URL there are no buttons and no repository link.
+- Take-away files: ``landscape-notebooks.zip`` (every chapter's notebook as
+  committed, with the profiles) at the site's root; the whole-book PDF is made by
+  ``make pdf`` (:mod:`landscape.publishing.takeaway`). The intro links both.
 - The book's stylesheet and script, ``landscape/static/landscape.{css,js}``.
 """
 
@@ -63,6 +70,50 @@ def _configure(app, config) -> None:
         f"{VENDOR_NAME}/require-config.js": {},
         f"{VENDOR_NAME}/html-manager/embed-amd.js": {"data-jupyter-widgets-cdn": f"{VENDOR_NAME}/missing-widget-module/"},
     }
+
+
+BINDER_URL = "https://mybinder.org"
+COLAB_URL = "https://colab.research.google.com"
+
+
+def launch_options(repository_url: str, jupyterhub_url: str = "", branch: str = "main") -> dict:
+    """The theme options that give every chapter its launch buttons, from the repository's URL
+    (Binder and Colab; JupyterHub when ``jupyterhub_url`` is given); ``{}`` when no URL is set,
+    so the book shows no launch button and no repository link."""
+    url = (repository_url or "").strip().rstrip("/")
+    if not url:
+        return {}
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"Invalid landscape_repository_url: {url!r} (must be the repository's https:// URL)")
+    buttons = {"binderhub_url": BINDER_URL, "colab_url": COLAB_URL if "github.com/" in url else "",
+               "jupyterhub_url": (jupyterhub_url or "").strip().rstrip("/"), "notebook_interface": "jupyterlab"}
+    return {"repository_url": url, "repository_branch": branch, "path_to_docs": "", "use_repository_button": True,
+            "launch_buttons": buttons}
+
+
+def _launch(app, config) -> None:
+    import os
+
+    url = config.landscape_repository_url or os.environ.get("LANDSCAPE_REPOSITORY_URL", "")
+    opts = launch_options(url, config.landscape_jupyterhub_url or os.environ.get("LANDSCAPE_JUPYTERHUB_URL", ""),
+                          config.landscape_repository_branch)
+    theme = dict(config.html_theme_options or {})
+    if opts:
+        theme.update(opts)
+    else:  # no URL: no button, whatever an older config said
+        theme["launch_buttons"] = {"binderhub_url": "", "colab_url": "", "jupyterhub_url": "", "thebe": False}
+        for key in ("use_repository_button", "use_issues_button", "use_edit_page_button"):
+            theme[key] = False
+    config.html_theme_options = theme
+
+
+def _takeaway(app, exception) -> None:
+    """``build-finished``: ``landscape-notebooks.zip`` at the site's root."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from .takeaway import notebooks_zip
+
+    notebooks_zip(Path(app.confdir), Path(app.outdir) / "landscape-notebooks.zip")
 
 
 def _check_outputs(app, env, docnames) -> None:
@@ -279,6 +330,11 @@ def setup(app):
     app.connect("doctree-read", _reading_order)
     app.connect("html-page-context", _one_script_each, priority=900)
     app.add_config_value("landscape_compact_images", True, "html")
+    app.add_config_value("landscape_repository_url", "", "html")
+    app.add_config_value("landscape_repository_branch", "main", "html")
+    app.add_config_value("landscape_jupyterhub_url", "", "html")
+    app.connect("config-inited", _launch, priority=110)
+    app.connect("build-finished", _takeaway)
     app.connect("build-finished", _compact)
     app.add_css_file("landscape.css")
     app.add_js_file("landscape.js")
