@@ -185,6 +185,8 @@ def test_page_renders_offline(site, browser, doc):
             summary = fold.locator("summary").inner_text()
             assert summary.startswith("Parameters: profile ") and " s" in summary and fold.get_attribute("open") is None
             assert not fold.locator(".cell_input").is_visible()
+            # no repository URL is set (_config.yml): no launch button, no repository link
+            assert page.locator(".dropdown-launch-buttons, a[href*='mybinder'], a[href*='colab']").count() == 0
     finally:
         page.close()
 
@@ -228,6 +230,22 @@ def test_chapter_has_figures_and_a_working_widget(site, browser, shots, chapter)
         assert after and after != before, "changing the control did not change the visible figure"
     finally:
         page.close()
+
+
+def test_the_intro_links_the_notebooks_zip_and_the_pdf(site, browser):
+    import urllib.request
+    import zipfile
+
+    page, log = _visit(browser, f"{site}/book/intro.html")
+    try:
+        links = page.evaluate("() => Array.from(document.querySelectorAll('.landscape-downloads a')).map(a => a.href)")
+    finally:
+        page.close()
+    assert [Path(urlparse(u).path).name for u in links] == ["landscape-notebooks.zip", "landscape.pdf"]
+    data = urllib.request.urlopen(links[0]).read()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = set(z.namelist())
+    assert {f"landscape-notebooks/{Path(nb).name}" for nb in CHAPTERS.values()} <= names
 
 
 def test_ledger_lists_every_claim_with_its_chapter_verdict(site, browser, shots):

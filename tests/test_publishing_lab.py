@@ -93,3 +93,23 @@ def test_no_url_means_no_buttons_whatever_the_config_held(monkeypatch):
     sphinxext._launch(None, cfg)
     assert cfg.html_theme_options["launch_buttons"]["binderhub_url"] == sphinxext.BINDER_URL
     assert cfg.html_theme_options["repository_url"] == "https://github.com/someone/landscape"
+
+
+@pytest.mark.skipif(takeaway._chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_print_pdf_prints_a_page_offline(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text("<html><body><h1>A chapter</h1><p>" + "text " * 2000 + "</p></body></html>")
+    pdf = takeaway.print_pdf(page, tmp_path / "out" / "book.pdf", budget_ms=2000)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and len(data) > 1000
+    import re
+
+    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 2      # 2000 words do not fit one page
+
+
+def test_the_single_page_is_the_root_document(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    assert takeaway._single_page(tmp_path) == tmp_path / "book" / "intro.html"
+    (tmp_path / "index.html").write_text("<html>the book</html>")
+    assert takeaway._single_page(tmp_path) == tmp_path / "index.html"

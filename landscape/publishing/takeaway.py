@@ -91,6 +91,15 @@ def print_pdf(page: str | Path, dest: str | Path, *, chromium: str | None = None
     return dest
 
 
+def _single_page(folder: Path) -> Path:
+    """The page of a singlehtml build: the book's root document (``index.html`` only redirects to it)."""
+    import re
+
+    index = folder / "index.html"
+    m = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index.read_text(encoding="utf-8"))
+    return folder / m[1] if m else index
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m landscape.publishing.takeaway", description="The book as a zip and a PDF.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: the single-page build failed (see above)", file=sys.stderr)
         return 1
     dest = Path(args.dest) if Path(args.dest).is_absolute() else root / args.dest
-    print(print_pdf(out / "_build" / "singlehtml" / "index.html", dest))
+    print(print_pdf(_single_page(out / "_build" / "singlehtml"), dest))
     return 0
 
 
