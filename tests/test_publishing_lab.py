@@ -49,20 +49,18 @@ def test_make_lab_refuses_to_open_book(tmp_path, capsys):
     assert "must not be book/" in capsys.readouterr().err
 
 
-def test_the_notebooks_zip_holds_every_chapter_as_committed(tmp_path, monkeypatch):
-    from landscape import chapters
-
+def test_the_notebooks_zip_holds_every_chapter_as_committed(tmp_path):
     root = _book(tmp_path)
     (root / "profiles").mkdir()
     (root / "profiles" / "smoke.yaml").write_text("a: {}\n")
-    monkeypatch.setattr(chapters, "CHAPTERS", {"a": "book/a.ipynb", "b": "book/b.ipynb", "gone": "book/gone.ipynb"})
-    first = takeaway.notebooks_zip(root, tmp_path / "out" / "n.zip")
+    chapters = ["book/a.ipynb", "book/b.ipynb", "book/gone.ipynb"]
+    first = takeaway.notebooks_zip(root, chapters, tmp_path / "out" / "n.zip")
     with zipfile.ZipFile(first) as z:
         assert sorted(z.namelist()) == ["landscape-notebooks/README.txt", "landscape-notebooks/a.ipynb",
                                         "landscape-notebooks/b.ipynb", "landscape-notebooks/profiles/smoke.yaml"]
         assert z.read("landscape-notebooks/a.ipynb") == b"a.ipynb as committed"
     data = first.read_bytes()
-    assert takeaway.notebooks_zip(root, tmp_path / "out" / "n.zip").read_bytes() == data   # same notebooks, same zip
+    assert takeaway.notebooks_zip(root, chapters, tmp_path / "out" / "n.zip").read_bytes() == data   # same notebooks, same zip
 
 
 def test_launch_buttons_come_from_the_repository_url_or_not_at_all():

@@ -113,7 +113,7 @@ def _takeaway(app, exception) -> None:
         return
     from .takeaway import notebooks_zip
 
-    notebooks_zip(Path(app.confdir), Path(app.outdir) / "landscape-notebooks.zip")
+    notebooks_zip(Path(app.confdir), list(CHAPTERS.values()), Path(app.outdir) / "landscape-notebooks.zip")
 
 
 def _check_outputs(app, env, docnames) -> None:

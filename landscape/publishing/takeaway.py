@@ -42,14 +42,13 @@ profiles/ holds the parameters of each profile (smoke, cpu, gpu).
 """
 
 
-def notebooks_zip(root: str | Path, dest: str | Path) -> Path:
-    """Write ``dest``: ``landscape-notebooks/<chapter>.ipynb`` for every registered chapter found
-    under ``root``, ``profiles/*.yaml`` and a README. Returns ``dest``."""
-    from ..chapters import CHAPTERS
-
+def notebooks_zip(root: str | Path, notebooks: Sequence[str], dest: str | Path) -> Path:
+    """Write ``dest``: ``landscape-notebooks/<chapter>.ipynb`` for each of ``notebooks`` (paths
+    relative to ``root``; the Sphinx extension passes the chapter registry's) found under
+    ``root``, ``profiles/*.yaml`` and a README. Returns ``dest``."""
     root, dest = Path(root), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    files = [(root / nb, f"landscape-notebooks/{Path(nb).name}") for nb in CHAPTERS.values() if (root / nb).is_file()]
+    files = [(root / nb, f"landscape-notebooks/{Path(nb).name}") for nb in notebooks if (root / nb).is_file()]
     files += [(p, f"landscape-notebooks/profiles/{p.name}") for p in sorted((root / "profiles").glob("*.yaml"))]
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -103,16 +102,11 @@ def _single_page(folder: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m landscape.publishing.takeaway", description="The book as a zip and a PDF.")
     sub = parser.add_subparsers(dest="command", required=True)
-    z = sub.add_parser("zip", help="the chapters' notebooks in one zip")
-    z.add_argument("dest", nargs="?", default="_build/html/landscape-notebooks.zip")
     pdf = sub.add_parser("pdf", help="the whole book as one PDF (headless Chromium)")
     pdf.add_argument("dest", nargs="?", default="_build/html/landscape.pdf")
     parser.add_argument("--root", default=".")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
-    if args.command == "zip":
-        print(notebooks_zip(root, root / args.dest if not Path(args.dest).is_absolute() else args.dest))
-        return 0
     if _chromium() is None:
         print("error: Chromium is not installed (apt-get install chromium): it prints the PDF", file=sys.stderr)
         return 2
