@@ -232,6 +232,18 @@ def test_chapter_has_figures_and_a_working_widget(site, browser, shots, chapter)
         page.close()
 
 
+@pytest.mark.parametrize("chapter", TOC_CHAPTERS)
+def test_a_phone_does_not_scroll_sideways(site, browser, chapter):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(f"{site}/{Path(CHAPTERS[chapter]).with_suffix('').as_posix()}.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert over <= 2, f"{chapter}: the page is {over} px wider than a 390 px phone"
+    finally:
+        page.close()
+
+
 def test_the_intro_links_the_notebooks_zip_and_the_pdf(site, browser):
     import urllib.request
     import zipfile
