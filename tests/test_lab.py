@@ -95,12 +95,30 @@ def lab(tmp_path):
         assert proc.poll() is None, "JupyterLab exited:\n" + (tmp_path / "lab.log").read_text()[-3000:]
         yield base, token, copy
     finally:
-        proc.terminate()
+        proc.terminate()                      # what make lab's user does with Ctrl-C or a closed terminal
         try:
-            proc.wait(30)
+            proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        left = _servers_on(copy)
+        for pid in left:                      # never leave a server behind, even when the check fails
+            os.kill(pid, 9)
+        assert left == [], f"JupyterLab (or a kernel) still runs after make lab was stopped: {left}"
+
+
+def _servers_on(copy: Path) -> list[int]:
+    """Processes whose command line names the working copy (a JupyterLab server on it)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "jupyterlab" in cmd and str(copy) in cmd:
+                out.append(int(proc.name))
+    return out
 
 
 def _figure(page) -> str:

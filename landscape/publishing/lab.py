@@ -10,7 +10,8 @@
   (the runner's, :func:`landscape.publishing.runner.ensure_kernel`), and the server
   lists no other (``KernelSpecManager.allowed_kernelspecs``; the ``python3`` spec that
   ipykernel installs runs whichever ``python`` is first on PATH).
-- It listens on 127.0.0.1 only, and adds ``--allow-root`` when run as root.
+- It listens on 127.0.0.1 only, and adds ``--allow-root`` when run as root. Stopping it
+  (Ctrl-C, SIGTERM, SIGHUP) stops JupyterLab and its kernels and removes the private folder.
 - MyST (admonitions, roles) renders through ``jupyterlab-myst``; widgets through
   ``jupyterlab_widgets``; both are pinned in ``requirements.txt``.
 """
@@ -20,8 +21,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -89,11 +92,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"[landscape] working copy {target}" + (f" ({len(copied)} files copied from book/)" if copied else " (as you left it)")
           + "; book/ is not opened, so exploring cannot change the published book", file=sys.stderr)
     kernel, folder = ensure_kernel()
+    proc = subprocess.Popen(lab_command(target, args.port, open_browser=not args.no_browser, extra=extra), cwd=target)
+
+    def stop(signum, frame):  # SIGTERM / SIGHUP: JupyterLab (and so its kernels) stops too, then we clean up
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
-        return subprocess.call(lab_command(target, args.port, open_browser=not args.no_browser, extra=extra), cwd=target)
+        return proc.wait()
     except KeyboardInterrupt:
         return 0
     finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)   # JupyterLab shuts its kernels down on SIGINT (twice: no prompt)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         _drop_kernel(folder)
 
 
