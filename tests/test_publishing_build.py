@@ -169,3 +169,89 @@ def test_compact_site_rewrites_files_and_embedded_figures(tmp_path, monkeypatch)
     assert (tmp_path / "site" / "_images" / "a.png").read_bytes() == small
     assert page.read_text().count(base64.b64encode(small).decode()) == 2 and b64 not in page.read_text()
     assert images.compact_site(tmp_path / "site") == (3 * len(small), 3 * len(small))   # a second pass changes nothing
+
+
+def _widget_notebook(models):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {
+        mid: {"model_name": name, "state": state} for mid, (name, state) in models.items()}}}
+    return nb
+
+
+def test_dead_controls_are_controls_neither_linked_nor_marked_kernel_only():
+    from landscape.publishing.notebooks import dead_controls, problems
+
+    explore = {"d": ("DropdownModel", {"description": "arm"}), "s": ("StackModel", {"children": []}),
+               "l": ("LinkModel", {"source": ["IPY_MODEL_d", "index"], "target": ["IPY_MODEL_s", "selected_index"]})}
+    live = {"k": ("VBoxModel", {"_dom_classes": ["landscape-kernel-only"], "children": ["IPY_MODEL_i", "IPY_MODEL_h"]}),
+            "i": ("VBoxModel", {"_dom_classes": ["widget-interact"], "children": ["IPY_MODEL_e", "IPY_MODEL_o"]}),
+            "e": ("FloatLogSliderModel", {"description": "eps"}), "o": ("OutputModel", {}), "h": ("HTMLModel", {})}
+    bare = {"i2": ("VBoxModel", {"_dom_classes": ["widget-interact"], "children": ["IPY_MODEL_c", "IPY_MODEL_t"]}),
+            "c": ("CheckboxModel", {"description": "relative"}), "t": ("IntSliderModel", {"description": "depth"})}
+    assert dead_controls(_widget_notebook(explore)) == []
+    assert dead_controls(_widget_notebook({**explore, **live})) == []
+    assert dead_controls(_widget_notebook({**explore, **live, **bare})) == ["Checkbox 'relative'", "IntSlider 'depth'"]
+    assert dead_controls(nbformat.v4.new_notebook()) == []
+    nb = _widget_notebook(bare)
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("stream", text="1")])]
+    assert any("not marked kernel_only" in m and "depth" in m for m in problems(nb))
+
+
+@pytest.mark.parametrize("chapter", ["adine", "dante", "hessian", "saddles", "template", "toolkit", "trajectories"])
+def test_no_published_chapter_has_a_control_that_does_nothing_on_its_page(chapter):
+    from pathlib import Path
+
+    from landscape.publishing.notebooks import dead_controls
+
+    nb = Path(__file__).resolve().parent.parent / "book" / f"{chapter}.ipynb"
+    assert dead_controls(nb) == []
+
+
+def verdict_strip_problems(nb) -> list[str]:
+    """What is wrong with a published chapter's verdict strip: missing, after the first figure,
+    or not naming every claim the chapter glued."""
+    import re
+
+    from landscape.publishing.notebooks import glued, read
+
+    nb = read(nb)
+    strip = figure = None
+    for i, cell in enumerate(nb["cells"]):
+        for o in cell.get("outputs", []):
+            html = "".join(o.get("data", {}).get("text/html", ""))
+            if strip is None and "landscape-verdict-strip" in html:
+                strip = (i, html)
+            if figure is None and "image/png" in o.get("data", {}):
+                figure = i
+    if strip is None:
+        return ["no verdict strip"]
+    out = [] if figure is None or strip[0] < figure else [f"the strip (cell {strip[0]}) comes after the first figure (cell {figure})"]
+    ids = {k[len("claim-"):-len("-statement")] for k in glued(nb) if k.startswith("claim-") and k.endswith("-statement")}
+    shown = dict(re.findall(r"<tr><td><strong>([^<]+)</strong></td><td[^>]*>([^<]+)</td>", strip[1]))
+    verdicts = {i: glued(nb)[f"claim-{i}-verdict"] for i in ids}
+    out += [f"claim {i}: {verdicts[i]} glued, {shown.get(i, 'absent')} in the strip" for i in sorted(ids) if shown.get(i) != verdicts[i]]
+    return out if ids else out + ["no claim glued"]
+
+
+def test_verdict_strip_problems_are_found():
+    strip = ('<table class="landscape-verdict-strip"><tbody><tr><td><strong>0.1</strong></td>'
+             '<td style="x">reproduced</td><td>why</td></tr></tbody></table>')
+    html = nbformat.v4.new_output("display_data", data={"text/html": strip})
+    fig = nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("s", outputs=[html]), nbformat.v4.new_code_cell("f", outputs=[fig]),
+                nbformat.v4.new_code_cell("g", outputs=[_glue("claim-0.1-verdict", "reproduced"),
+                                                           _glue("claim-0.1-statement", "s")])]
+    assert verdict_strip_problems(nb) == []
+    nb.cells[2].outputs += [_glue("claim-0.2-verdict", "not reproduced"), _glue("claim-0.2-statement", "t")]
+    assert verdict_strip_problems(nb) == ["claim 0.2: not reproduced glued, absent in the strip"]
+    nb.cells = nb.cells[1:2] + nb.cells[:1] + nb.cells[2:3]
+    assert "comes after the first figure" in verdict_strip_problems(nb)[0]
+    assert verdict_strip_problems(nbformat.v4.new_notebook()) == ["no verdict strip"]
+
+
+@pytest.mark.parametrize("chapter", ["adine", "dante", "hessian", "saddles", "template", "toolkit", "trajectories"])
+def test_every_published_chapter_opens_with_its_verdict_strip(chapter):
+    from pathlib import Path
+
+    assert verdict_strip_problems(Path(__file__).resolve().parent.parent / "book" / f"{chapter}.ipynb") == []

@@ -42,6 +42,20 @@ def test_verdict_strip_says_when_the_scales_disagree():
     assert "disagree" not in agree
 
 
+def test_verdict_strip_of_a_chapter_with_no_paper_setting_has_no_such_column():
+    import re
+
+    import pytest
+
+    ch = Chapter("template", P, torch.device("cpu"))
+    html = ch.verdict_strip(_claims(), scale_label=None).data
+    assert "paper's setting" not in html and "not run" not in html
+    assert re.findall(r"<th>([^<]*)</th>", html) == ["claim", "cpu profile", "why"]
+    assert all(len(re.findall("<td", row)) == 3 for row in html.split("<tr>")[2:])   # claim, verdict, why
+    with pytest.raises(ValueError, match="no paper setting"):
+        ch.verdict_strip(_claims(), {"1.1": [("", "reproduced")]}, scale_label=None)
+
+
 def test_table_text_and_html_are_deterministic():
     a, b = table([{"x": 1.23456, "v": "reproduced"}], {"x": "{:.2f}"}), table([{"x": 1.23456, "v": "reproduced"}], {"x": "{:.2f}"})
     assert a._repr_html_() == b._repr_html_() and "1.23" in repr(a) and "background-color" in a._repr_html_()
@@ -63,3 +77,25 @@ def test_kernel_only_marks_the_control_and_hides_its_note_under_a_kernel():
     assert "&lt;b&gt;" in kernel_only(w.Button(), note="<b>x</b>").children[1].value   # escaped
     with pytest.raises(TypeError, match="must be an ipywidgets widget"):
         kernel_only("not a widget")
+
+
+def test_live_reruns_its_function_when_a_control_moves_and_is_kernel_only():
+    import ipywidgets as w
+    import pytest
+
+    from landscape.publishing.page import live
+
+    calls = []
+    box = live(lambda n, scale: calls.append((n, scale)), n=w.IntSlider(value=2, min=0, max=5),
+               scale=w.Dropdown(options=["lin", "log"], value="lin"))
+    assert "landscape-kernel-only" in box._dom_classes
+    inter = box.children[0]
+    assert "widget-interact" in inter._dom_classes
+    assert calls == [(2, "lin")]                  # drawn once, at the initial values (what the static page keeps)
+    inter.children[1].value = "log"               # moving a control reruns it under a kernel
+    inter.children[0].value = 4
+    assert calls == [(2, "lin"), (2, "log"), (4, "log")]
+    with pytest.raises(ValueError, match="at least one control"):
+        live(lambda: None)
+    with pytest.raises(TypeError, match="must be callable"):
+        live("f", x=w.IntSlider())

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read", "glued", "errors", "problems", "parameters", "parameters_summary"]
+__all__ = ["read", "glued", "errors", "dead_controls", "problems", "parameters", "parameters_summary"]
 
 
 def read(nb: str | os.PathLike | dict) -> dict:
@@ -48,10 +48,55 @@ def errors(nb: str | os.PathLike | dict) -> list[str]:
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in read(nb).get("cells", []) for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
+#: widget models a reader moves (the rest are containers, outputs, styles and links)
+_CONTROLS = ("Slider", "Dropdown", "Checkbox", "Button", "ToggleButton", "RadioButtons", "Select", "Text", "Combobox",
+             "ColorPicker", "DatePicker", "Play")
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def dead_controls(nb: str | os.PathLike | dict) -> list[str]:
+    """Controls in the notebook's saved widget state that would look live on the static page
+    but do nothing there: neither ``jslink``-ed (a precomputed :func:`~landscape.publishing.page.explore`
+    control, which works without a kernel) nor inside a box marked
+    :func:`~landscape.publishing.page.kernel_only` (shown disabled, with its note).
+    Returns one ``"<Model> '<description>'"`` line per such control."""
+    state = read(nb).get("metadata", {}).get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+    parent: dict[str, str] = {}
+    linked: set[str] = set()
+    for mid, m in state.items():
+        st = m.get("state", {})
+        for child in st.get("children", []) or []:
+            if isinstance(child, str) and child.startswith("IPY_MODEL_"):
+                parent[child[len("IPY_MODEL_"):]] = mid
+        if m.get("model_name") in ("LinkModel", "DirectionalLinkModel"):
+            for end in (st.get("source"), st.get("target")):
+                if end and isinstance(end[0], str) and end[0].startswith("IPY_MODEL_"):
+                    linked.add(end[0][len("IPY_MODEL_"):])
+
+    def marked(mid: str) -> bool:
+        seen = set()
+        while mid in parent and mid not in seen:
+            seen.add(mid)
+            mid = parent[mid]
+            if "landscape-kernel-only" in (state.get(mid, {}).get("state", {}).get("_dom_classes") or []):
+                return True
+        return False
+
+    out = []
+    for mid, m in state.items():
+        name = m.get("model_name", "")
+        if name.endswith("Model") and any(name[:-5].endswith(c) for c in _CONTROLS) and mid not in linked and not marked(mid):
+            out.append(f"{name[:-5]} {m.get('state', {}).get('description', '')!r}")
+    return sorted(out)
+
+
 def problems(nb: str | os.PathLike | dict) -> list[str]:
-    """What makes an executed chapter unfit to publish: error outputs, or no outputs at all."""
+    """What makes an executed chapter unfit to publish: error outputs, no outputs at all, or a
+    control that does nothing on the static page (:func:`dead_controls`)."""
     nb = read(nb)
     out = [f"cell output holds an error: {e}" for e in errors(nb)]
+    out += [f"a control needs a kernel but is not marked kernel_only (page.live / page.kernel_only): {c}"
+            for c in dead_controls(nb)]
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     if code and not any(c.get("outputs") for c in code):
         out.append("no code cell has outputs (the book shows committed outputs: run it with --publish)")

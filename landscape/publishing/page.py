@@ -31,7 +31,7 @@ from ..experiment.records import device_label, git_commit
 from ..experiment.style import set_theme
 from ..training.loop import resolve_device
 
-__all__ = ["Chapter", "start", "glue", "table", "Table", "explore", "kernel_only", "KERNEL_NOTE", "GLUE_PREFIX"]
+__all__ = ["Chapter", "start", "glue", "table", "Table", "explore", "kernel_only", "live", "KERNEL_NOTE", "GLUE_PREFIX"]
 
 GLUE_PREFIX = "application/papermill.record/"
 
@@ -164,26 +164,30 @@ class Chapter:
         return ClaimsTable(t.df, t.formats)
 
     def verdict_strip(self, claims: Sequence[Claim], scale: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-                      *, scale_label: str = "paper's setting"):
+                      *, scale_label: str | None = "paper's setting"):
         """The chapter's answer at a glance: per claim its id, the headline verdict on this
         run's profile, the verdict at the paper's setting (``scale``: claim id ->
         ``[(setting, verdict), ...]`` from the gpu-profile record), and one line of reason;
-        a row whose scales disagree says so."""
+        a row whose scales disagree says so. ``scale_label=None``: a chapter with no paper
+        setting (the template, the toolkit), no such column."""
         from IPython.display import HTML
 
         def cell(v: str) -> str:
             colour = Table._COLOURS.get(v, "")
             return f'<td style="background-color: {colour}">{v}</td>' if colour else f"<td>{v}</td>"
 
+        if scale_label is None and scale:
+            raise ValueError("Invalid scale: a chapter with no paper setting (scale_label=None) has no verdicts there")
         scale = dict(scale or {})
-        head = f"<tr><th>claim</th><th>{self.profile} profile</th><th>{scale_label}</th><th>why</th></tr>"
+        at_head = "" if scale_label is None else f"<th>{scale_label}</th>"
+        head = f"<tr><th>claim</th><th>{self.profile} profile</th>{at_head}<th>why</th></tr>"
         body = []
         for c in claims:
             at_scale = scale.get(c.id, [])
             shown = "; ".join(f"{v} ({s})" if s else v for s, v in at_scale) or "not run"
             disagree = any(v != c.verdict for _, v in at_scale)
             note = " <strong>The scales disagree.</strong>" if disagree else ""
-            colour_at_scale = cell(at_scale[0][1]) if len(at_scale) == 1 else f"<td>{shown}</td>"
+            colour_at_scale = "" if scale_label is None else cell(at_scale[0][1]) if len(at_scale) == 1 else f"<td>{shown}</td>"
             body.append(f"<tr><td><strong>{c.id}</strong></td>{cell(c.verdict)}{colour_at_scale}"
                         f"<td>{_escape(c.summary or c.statement)}{note}</td></tr>")
         return HTML(f'<table class="landscape-verdict-strip"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>')
@@ -286,3 +290,22 @@ def kernel_only(control, note: str = KERNEL_NOTE):
     box = w.VBox([control, hint])
     box.add_class("landscape-kernel-only")
     return box
+
+
+def live(fn, /, *, note: str = KERNEL_NOTE, **controls):
+    """A figure or table recomputed by the kernel each time a control moves:
+    ``ipywidgets.interactive(fn, **controls)`` marked :func:`kernel_only`.
+
+    ``fn`` is called once now, with the controls' initial values (its output - a figure
+    shown with ``plt.show()``, a displayed table - is what the static page keeps), and
+    again under a kernel whenever a control changes. On the static page the controls
+    are disabled and the note says why. Make the cell's last expression the result, or
+    ``display`` it, e.g. ``page.live(draw, eps=widgets.FloatSlider(...))``.
+    """
+    import ipywidgets as w
+
+    if not callable(fn):
+        raise TypeError(f"Invalid fn: {type(fn).__name__} (must be callable)")
+    if not controls:
+        raise ValueError("Invalid controls: {} (must name at least one control, as keyword=widget)")
+    return kernel_only(w.interactive(fn, **controls), note)

@@ -432,17 +432,25 @@ def format_table(results: Sequence[Result]) -> str:
 
 
 def _claims_of(nb_path: Path) -> list[tuple[str, str, str, str]]:
-    """(id, verdict, value, rule) of every claim glued in the executed notebook, ordered by id."""
+    """(id, verdict, value, rule) of every claim glued in the executed notebook, ordered by id (a
+    claim's null, glued as ``claim-<id>-null-verdict``, is told with its rule, not as a claim)."""
     from .page import _value_text
 
     try:
         values = glued(nb_path)
     except (OSError, ValueError):
         return []
-    ids = [k[len("claim-"):-len("-verdict")] for k in values if k.startswith("claim-") and k.endswith("-verdict") and not k.endswith("-v1-verdict")]
+    ids = [k[len("claim-"):-len("-verdict")] for k in values if k.startswith("claim-") and k.endswith("-verdict")
+           and not k.endswith(("-v1-verdict", "-null-verdict"))]
     key = lambda cid: tuple(int(x) if x.isdigit() else 0 for x in cid.split("."))
-    return [(cid, str(values[f"claim-{cid}-verdict"]), _value_text(values.get(f"claim-{cid}-value", "")),
-             str(values.get(f"claim-{cid}-threshold", ""))) for cid in sorted(ids, key=key)]
+
+    def rule(cid: str) -> str:
+        text = f"reproduced when {values.get(f'claim-{cid}-threshold', '')}"
+        null = values.get(f"claim-{cid}-null-verdict")
+        return text if null is None else f"{text}; its null: {null}"
+
+    return [(cid, str(values[f"claim-{cid}-verdict"]), _value_text(values.get(f"claim-{cid}-value", "")), rule(cid))
+            for cid in sorted(ids, key=key)]
 
 
 def render_command(notebook: str) -> str:
@@ -469,7 +477,7 @@ def format_answers(results: Sequence[Result], root: Path) -> str:
             w_id = max(len(c[0]) for c in claims)
             w_v = max(len(c[1]) for c in claims)
             for cid, verdict, value, rule in claims:
-                out.append(f"    {cid.ljust(w_id)}  {verdict.ljust(w_v)}  {value} (reproduced when {rule})")
+                out.append(f"    {cid.ljust(w_id)}  {verdict.ljust(w_v)}  {value} ({rule})")
         out.append(f"    executed notebook: {r.output}")
         out.append(f"    as a page: {render_command(r.output)}")
         if r.published:

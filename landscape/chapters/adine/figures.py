@@ -384,9 +384,10 @@ def plot_live(name: str, *, start: Sequence[float], lr: float, m_s: float, m_g: 
 
 
 def live(results: Results, p: Params):
-    """The live widget (needs a kernel): ADINE on a chosen saddle from the first starting
-    point, with sliders for m_s, m_g and the tolerance (``live_steps`` iterations at
-    ``saddle_lr``; m_g is raised to m_s when below it)."""
+    """The live widget's function and controls (it needs a kernel; the notebook passes them to
+    ``page.live``): ADINE on a chosen saddle from the first starting point, with sliders for m_s,
+    m_g and the tolerance (``live_steps`` iterations at ``saddle_lr``; m_g is raised to m_s when
+    below it). Returns ``(show, controls)``."""
     import ipywidgets as w
 
     start0 = results.saddles["starts"][0]
@@ -396,8 +397,7 @@ def live(results: Results, p: Params):
                   steps=p.live_steps, escape_by=p.escape_by, escape_at=p.escape_at)
         plt.show()
 
-    return w.interact(
-        show,
+    return show, dict(
         saddle=w.Dropdown(options=list(p.saddle_functions), value=p.saddle_functions[-1], description="saddle"),
         m_s_=w.FloatSlider(value=p.m_s, min=0.0, max=0.99, step=0.01, description="m_s", continuous_update=False),
         m_g_=w.FloatSlider(value=min(p.m_g, 1.2), min=0.0, max=1.2, step=0.0001, readout_format=".4f", description="m_g", continuous_update=False),
