@@ -99,3 +99,31 @@ def test_live_reruns_its_function_when_a_control_moves_and_is_kernel_only():
         live(lambda: None)
     with pytest.raises(TypeError, match="must be callable"):
         live("f", x=w.IntSlider())
+
+
+def test_explore_stores_each_figure_as_one_png_sized_for_the_column():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    from landscape.experiment.style import COLUMN_PX, set_theme
+
+    set_theme()
+    figs = {}
+    for k in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        figs[k] = fig
+    shown = []
+    import landscape.publishing.page as page_module
+
+    real = page_module.png
+    try:
+        page_module.png = lambda f, **kw: shown.append(real(f, **kw)) or shown[-1]
+        page_module.explore(figs)
+    finally:
+        page_module.png = real
+    assert len(shown) == 2 and all(isinstance(i, Image) and 0 < i.width <= COLUMN_PX for i in shown)
+    assert not any(plt.fignum_exists(f.number) for f in figs.values())

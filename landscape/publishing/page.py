@@ -28,7 +28,7 @@ import torch
 from ..experiment.claims import Claim
 from ..experiment.params import Params
 from ..experiment.records import device_label, git_commit
-from ..experiment.style import set_theme
+from ..experiment.style import png, set_theme
 from ..training.loop import resolve_device
 
 __all__ = ["Chapter", "start", "glue", "table", "Table", "explore", "kernel_only", "live", "KERNEL_NOTE", "GLUE_PREFIX"]
@@ -239,10 +239,11 @@ def explore(figures: Mapping[str, Any], *, description: str = "Show", slider: bo
     in a :class:`ipywidgets.Stack` whose ``selected_index`` is ``jslink``-ed
     to a Dropdown (or an IntSlider with ``slider=True``). The link runs in
     the browser, so the control also works in the static HTML book, with no
-    kernel. Matplotlib figures are closed after capture.
+    kernel. A matplotlib figure is captured as one palette PNG shown at its
+    size in the column (:func:`landscape.experiment.style.png`: a quarter of
+    the pixels of a retina figure, for pages that hold every state) and closed.
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
     if not figures:
@@ -250,11 +251,12 @@ def explore(figures: Mapping[str, Any], *, description: str = "Show", slider: bo
     labels = list(figures)
     outputs = []
     for label in labels:
+        shown = figures[label]
+        if hasattr(shown, "savefig"):
+            shown = png(shown, colors=256)  # closes it
         out = w.Output()
         with out:
-            display(figures[label])
-        if hasattr(figures[label], "savefig"):
-            plt.close(figures[label])
+            display(shown)
         outputs.append(out)
     stack = w.Stack(outputs, selected_index=0)
     if slider:

@@ -1,0 +1,85 @@
+"""The column rule of experiment.style: what a figure's text measures when the page shows it."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from landscape.experiment import style  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _theme():
+    with matplotlib.rc_context():
+        style.set_theme()
+        yield
+    plt.close("all")
+
+
+def test_displayed_px_is_the_size_shrunk_to_the_column():
+    assert style.displayed_px(11, 6.0) == pytest.approx(11 * 100 / 72)  # narrower than the column: as drawn
+    assert style.displayed_px(11, 12.5) == pytest.approx(11 * 100 / 72 * 688 / 1250)  # shrunk to 688 px
+    assert style.displayed_px(10, 6.0) < style.SMALL_PX < style.displayed_px(style.MIN_PT, style.FIGURE_WIDTH + 0.2)
+
+
+def test_a_theme_figure_of_the_column_width_passes():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.set(xlabel="x", ylabel="y", title="a title")
+    ax.legend()
+    assert fig.get_figwidth() == style.FIGURE_WIDTH
+    width, texts = style.displayed_texts(fig)
+    assert width <= style.COLUMN_PX
+    assert {t.text for t in texts} >= {"x", "y", "a title", "a line"}
+    assert style.too_small(fig) == []
+    assert style.smallest_text(fig).pt == style.MIN_PT  # the tick labels and the legend
+
+
+def test_small_text_and_wide_figures_fail():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    ax.annotate("tiny", (0.5, 0.5), fontsize="x-small")
+    small = style.too_small(fig)
+    assert [t.text for t in small] == ["tiny"] and small[0].px == pytest.approx(12 * 0.694 * 100 / 72, rel=1e-2)
+    wide, ax = plt.subplots(figsize=(12.5, 3))
+    ax.plot([0, 1])
+    width, texts = style.displayed_texts(wide)
+    assert width > 1000  # the tight box (margins cropped as the inline backend crops them), padded
+    assert texts[0].px == pytest.approx(style.displayed_px(11, width / 100), rel=1e-6) and texts[0].px < 10.5
+    assert style.too_small(wide)
+
+
+def test_invisible_and_empty_texts_are_not_counted():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    ax.text(0.5, 0.5, "hidden", fontsize=4, visible=False)
+    ax.text(0.2, 0.2, "   ", fontsize=4)
+    assert style.too_small(fig) == []
+
+
+def test_fit_titles_wraps_to_the_panel_and_keeps_maths_whole():
+    fig, (a, b) = plt.subplots(1, 2)
+    a.set_title("numerical rank ($s_i > 0.001\\, s_1$) of the product along the whole of training")
+    b.set_title("short")
+    style.fit_titles(fig)
+    lines = a.get_title().split("\n")
+    assert len(lines) > 1 and any("$s_i > 0.001\\, s_1$" in line for line in lines)
+    assert b.get_title() == "short"
+
+
+def test_panels_wraps_into_rows_of_two():
+    fig, axes = style.panels(3, height=2.0)
+    assert axes.shape == (2, 2) and [ax.get_visible() for ax in axes.flat] == [True, True, True, False]
+    assert tuple(fig.get_size_inches()) == pytest.approx((style.FIGURE_WIDTH, 4.0))
+
+
+def test_png_is_shown_at_the_figures_size():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    width = style.displayed_texts(fig)[0]
+    img = style.png(fig, dpi=50, colors=64)
+    assert abs(img.width - width) <= 2  # drawn at 50 dpi, shown at the figure's 100 px per inch
+    assert not plt.fignum_exists(fig.number)
