@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ...experiment.params import Params
-from ...experiment.style import PALETTE, png
+from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles, panels, png
 from ...methods.adine import spectral_radius
 from ...training.curves import trailing_mean
 from ...training.synthetic import toy_function
@@ -51,10 +51,10 @@ def plot_saddle_paths(results: Results, p: Params, index: int, *, adine: bool = 
     ``saddle_momenta[index]`` (and, with ``adine=True``, ADINE's) from the first start."""
     esc = results.saddles
     names = [k for k in esc if k not in ("starts", "null_starts")]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.3), squeeze=False)
+    fig, axes = panels(len(names), height=3.4)
     lim = _escape_lim(p.escape_by, p.escape_at)
     m = p.saddle_momenta[index]
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes.flat, names):
         r = esc[name]
         _contour(ax, toy_function(name), lim)
         path = r["paths"][index]
@@ -64,10 +64,11 @@ def plot_saddle_paths(results: Results, p: Params, index: int, *, adine: bool = 
             ap = r["adine_path"]
             ax.plot(ap[:, 0], ap[:, 1], color=PALETTE[3], lw=1.2, ls="--", label="ADINE")
         n = r["steps"][index, list(p.saddle_lrs).index(p.saddle_lr), 0]
-        ax.set_title(f"{SADDLE_LABELS.get(name, name)}: {'escapes at ' + str(n) if n > 0 else 'no escape in ' + str(p.saddle_max_steps)}", fontsize=9)
-        ax.legend(loc="lower left", fontsize=7)
+        ax.set_title(f"{SADDLE_LABELS.get(name, name)}: {'escapes at ' + str(n) if n > 0 else 'no escape in ' + str(p.saddle_max_steps)}")
+        ax.legend(loc="lower left")
     fig.suptitle(f"constant momentum m = {m:g} at lr {p.saddle_lr:g}, from a point {np.linalg.norm(esc['starts'][0]):.2g} away "
-                 f"from each saddle", fontsize=10)
+                 f"from each saddle")
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -81,7 +82,7 @@ def plot_escape_vs_m(results: Results, p: Params):
     """Median escape iterations against m, one colour per saddle: each m at its best
     learning rate (solid, claim 4.1) and at v1's fixed one (dashed, the variant); open
     triangles are lower bounds (not escaped); ADINE (at the fixed lr) as a dotted level."""
-    fig, ax = plt.subplots(figsize=(7.6, 3.6))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     x = np.asarray(p.saddle_momenta, dtype=float)
     for i, (name, s) in enumerate(results.escape.items()):
         c = PALETTE[i]
@@ -97,7 +98,8 @@ def plot_escape_vs_m(results: Results, p: Params):
     ax.plot([], [], "s--", color="grey", ms=3, lw=1, label=f"fixed lr {p.saddle_lr:g} (v1)")
     ax.plot([], [], "^", color="grey", mfc="white", label=f"not escaped in {p.saddle_max_steps}\n(a lower bound)")
     ax.plot([], [], ":", color="grey", label=f"ADINE at lr {p.saddle_lr:g}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -106,23 +108,25 @@ def plot_escape_grid(results: Results, p: Params):
     """One panel per saddle: log10 of the median escape iterations over (learning rate, m),
     each m's best learning rate circled and v1's fixed learning rate marked."""
     names = list(results.escape)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.6), squeeze=False)
+    fig, axes = panels(len(names), height=3.4, layout="constrained")
     lrs, ms = list(p.saddle_lrs), list(p.saddle_momenta)
     top = math.log10(p.saddle_max_steps + 1)
-    for k, (ax, name) in enumerate(zip(axes[0], names)):
+    for k, (ax, name) in enumerate(zip(axes.flat, names)):
         s = results.escape[name]
         im = ax.imshow(np.log10(s["grid"]), cmap="viridis_r", aspect="auto", vmin=0.0, vmax=top, origin="lower")
         best = [lrs.index(v) for v in s["lr"]]
         ax.plot(best, range(len(ms)), "o", mfc="none", mec="w", ms=8, mew=1.5)
         ax.axvline(lrs.index(p.saddle_lr), color="w", ls="--", lw=0.8)
         ax.axhline(next(i for i, m in enumerate(ms) if m >= 1) - 0.5, color="r", lw=0.8)
-        ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], rotation=45, fontsize=7)
-        ax.set_yticks(range(len(ms)), [f"{m:g}" for m in ms] if k == 0 else [], fontsize=7)
+        ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], rotation=45)
+        ax.set_yticks(range(len(ms)), [f"{m:g}" for m in ms] if k % axes.shape[1] == 0 else [])
         ax.set(xlabel="learning rate", title=SADDLE_LABELS.get(name, name))
         ax.grid(False)
-    axes[0][0].set_ylabel("momentum m (red line: m = 1)")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="log10 median iterations to escape")
-    fig.suptitle("circles: each m's best learning rate; dashed: v1's fixed one", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("momentum m\n(red line: m = 1)")
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.85, label="log10 median iterations\nto escape")
+    fig.suptitle("circles: each m's best learning rate; dashed: v1's fixed one")
+    fit_titles(fig)
     return fig
 
 
@@ -141,7 +145,7 @@ def plot_spectral_radius(p: Params):
     curvature_lrs = [p.quad_lr * h for h in p.quad_curvatures]
     m_max = max(1.2, max(p.quad_momenta) + 0.05)
     ms = np.linspace(0.0, m_max, 241)
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.4), sharey=True)
     for ax, method in zip(axes, ("heavy-ball", "nesterov")):
         for i, a in enumerate(curvature_lrs):
             ax.plot(ms, [spectral_radius(m, a, method) for m in ms], color=PALETTE[i], label=rf"$\eta h$ = {a:g}")
@@ -149,7 +153,8 @@ def plot_spectral_radius(p: Params):
         ax.axvline(1.0, color="k", lw=0.8, ls=":")
         ax.set(xlabel="momentum m", title=method, ylim=(0.0, max(1.6, math.sqrt(m_max) + 0.1)))
     axes[0].set_ylabel("spectral radius")
-    axes[1].legend(fontsize=8)
+    axes[1].legend()
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -157,13 +162,14 @@ def plot_spectral_radius(p: Params):
 def plot_quadratic(results: Results, p: Params):
     """log10 of the iterates' norm (relative to the start) against the step, one line per m."""
     run = results.quad
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.4))
     steps = np.arange(run["log10_norm"].shape[1])
     for i, m in enumerate(p.quad_momenta):
         ax.plot(steps, run["log10_norm"][i], color=PALETTE[i % len(PALETTE)], label=f"m = {m:g}")
     ax.axhline(math.log10(p.diverge_factor), color="k", ls="--", lw=0.8, label=f"claim 4.2 bound ({p.diverge_factor:g} x)")
     ax.set(xlabel="iteration", ylabel=r"$\log_{10} \|x_t\| / \|x_0\|$", title="constant momentum on a convex quadratic")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(ncol=2)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -184,13 +190,8 @@ def _thin(y: np.ndarray, n_max: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _panels(n: int, width: float, height: float):
-    """A figure with ``n`` panels: one row of up to 3, a 2x2 grid for 4, else rows of 3."""
-    cols = min(n, 2 if n == 4 else 3)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, axes
+    """A figure with ``n`` panels in rows of two (``width`` is ignored: the figure fills the column)."""
+    return panels(n, height=height)
 
 
 def _mean_curve(runs: list[dict], window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,7 +213,7 @@ def plot_training(results: Results, p: Params):
     settings = list(training)
     if not settings:
         return None
-    fig, axes = plt.subplots(len(settings), 2, figsize=(9.0, 2.6 * len(settings)), squeeze=False)
+    fig, axes = plt.subplots(len(settings), 2, figsize=(FIGURE_WIDTH, 2.8 * len(settings)), squeeze=False)
     for row, s in enumerate(settings):
         ax_l, ax_a = axes[row]
         o = training[s]
@@ -239,8 +240,9 @@ def plot_training(results: Results, p: Params):
                  title=f"{s}: test accuracy" + ("" if b is not None else f" (no plateau by {max(o['by_budget'])})"))
         lo_acc = min(np.nanmin([final_acc(x) for x in last[m]]) for m in METHODS)
         ax_a.set_ylim(max(0.0, min(lo_acc, 0.9) - 0.05), 1.0)
-        ax_l.legend(fontsize=6.5, loc="upper right")
-        ax_a.legend(fontsize=6.5, loc="lower right")
+        ax_l.legend(loc="upper right")
+        ax_a.legend(loc="lower right")
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -261,9 +263,10 @@ def plot_method(results: Results, method: str, *, window: int):
         mean, _, _ = _mean_curve(training[s]["runs"][method], window)
         ax.plot(*_thin(mean), color=COLOURS[method], lw=2)
         ax.set(yscale="log", title=s)
-        ax.set_xlabel("iteration", fontsize=9)
-        ax.set_ylabel("training loss", fontsize=9)
-    fig.suptitle(f"{LABELS[method]} (colour: each seed and their mean); other methods grey (means)", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("training loss")
+    fig.suptitle(f"{LABELS[method]} (colour: each seed and their mean); other methods grey (means)")
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -278,7 +281,7 @@ def plot_momentum(results: Results, p: Params):
     dot). Right: the running fraction over iterations (first seed)."""
     m_g, window = p.m_g, p.smooth_window
     settings = list(results.training)
-    fig, (ax_b, ax_r) = plt.subplots(1, 2, figsize=(10.0, 3.2), gridspec_kw={"width_ratios": [1, 2]})
+    fig, (ax_b, ax_r) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.2), gridspec_kw={"width_ratios": [1, 2]})
     for i, s in enumerate(settings):
         f = results.fractions[s]
         ax_b.bar(i, np.nanmean(f), color=PALETTE[i % len(PALETTE)], alpha=0.7)
@@ -286,10 +289,11 @@ def plot_momentum(results: Results, p: Params):
         mom = results.training[s]["runs"]["adine"][0]["momenta"].numpy()
         if mom.size:
             ax_r.plot(*_thin(trailing_mean((mom == m_g).astype(float), window)), color=PALETTE[i % len(PALETTE)], label=s)
-    ax_b.set_xticks(range(len(settings)), settings, rotation=30, ha="right", fontsize=7)
+    ax_b.set_xticks(range(len(settings)), settings, rotation=30, ha="right")
     ax_b.set(ylim=(0, 1), ylabel=f"fraction of steps at m_g = {m_g:g}")
     ax_r.set(ylim=(0, 1), xlabel="iteration", ylabel=f"fraction at m_g (last {window} steps)", title="ADINE's switch over training (first seed)")
-    ax_r.legend(fontsize=7)
+    ax_r.legend()
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -314,9 +318,10 @@ def plot_tuning(results: Results):
             chosen = t["lr"][m]
             ax.plot([chosen], [100 * dict(zip(lrs, accs))[chosen]], "o", mfc="none", mec="k", ms=8)
         ax.set(xscale="log", title=s)
-        ax.set_xlabel("learning rate", fontsize=9)
-        ax.set_ylabel("validation accuracy (%)", fontsize=9)
-    axes.flat[0].legend(fontsize=6.5)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("validation accuracy (%)")
+    axes.flat[0].legend()
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -349,7 +354,7 @@ def plot_sensitivity(results: Results, p: Params):
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             txt = f"{grid[i, j]:.3g}" if finite[i, j] else "div"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+            ax.text(j, i, txt, ha="center", va="center",
                     color="w" if not finite[i, j] or dark(shown[i, j]) else "k")
     ax.set_xticks(range(len(tols)), [f"{t:g}" for t in tols])
     ax.set_yticks(range(len(m_gs)), [f"{m:g}" + (" (= m_s)" if m == p.m_s else "") for m in m_gs])
@@ -358,8 +363,9 @@ def plot_sensitivity(results: Results, p: Params):
     title = "ADINE's final training loss"
     if reference is not None:
         title += f" (Nesterov at the same lr: {reference:.3g})"
-    ax.set_title(f"{title}\n{p.sens_setting}, lr {results.sens_lr:g}", fontsize=9)
+    ax.set_title(f"{title}\n{p.sens_setting}, lr {results.sens_lr:g}")
     fig.colorbar(im, ax=ax, shrink=0.85, label=label)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -373,12 +379,13 @@ def plot_live(name: str, *, start: Sequence[float], lr: float, m_s: float, m_g: 
     """ADINE on a toy saddle with the given settings: trajectory on the contour map and the momentum it used."""
     r = adine_2d(name, start, lr=lr, m_s=m_s, m_g=m_g, tolerance=tolerance, weight=weight, max_steps=steps,
                  escape_by=escape_by, escape_at=escape_at)
-    fig, (ax, ax_m) = plt.subplots(1, 2, figsize=(8.4, 3.4), gridspec_kw={"width_ratios": [1, 1.3]})
+    fig, (ax, ax_m) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.4), gridspec_kw={"width_ratios": [1, 1.3]})
     _contour(ax, toy_function(name), _escape_lim(escape_by, escape_at))
     ax.plot(r["path"][:, 0], r["path"][:, 1], color=PALETTE[3], lw=1.5)
-    ax.set_title(f"{SADDLE_LABELS[name]}: {'escapes at ' + str(r['steps']) if r['steps'] > 0 else 'no escape in ' + str(steps)}", fontsize=9)
+    ax.set_title(f"{SADDLE_LABELS[name]}: {'escapes at ' + str(r['steps']) if r['steps'] > 0 else 'no escape in ' + str(steps)}")
     ax_m.plot(np.arange(1, r["momenta"].size + 1), r["momenta"], color=PALETTE[3], lw=1)
     ax_m.set(xlabel="iteration", ylabel="momentum m_t", title=f"m_s = {m_s:g}, m_g = {m_g:g}, tolerance = {tolerance:g}")
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 

@@ -13,7 +13,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 
 from ...experiment.params import Params
-from ...experiment.style import PALETTE, suptitle
+from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles, suptitle
 from ...training.loop import History
 from .experiments import METHODS, NULL_METHOD, AutoencoderRuns, MethodRuns, Results, final_accuracies, paired_gaps, speed_rows
 from .tables import (ACT_LABEL, DATA_LABEL, autoencoder_table, describe_excess, gaps_table, gaps_table_v1, largest_excess,
@@ -31,14 +31,20 @@ __all__ = [
 
 COLORS = {"SGD": PALETTE[0], "Adam": PALETTE[1], "DANTE": PALETTE[3], NULL_METHOD: "0.55"}
 
-#: figures are drawn at about this many pixels wide (before a retina doubling), whatever their size in inches
-FIG_PIXELS = 700
-
-
 def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs):
-    """``plt.subplots`` at a resolution that keeps the figure about :data:`FIG_PIXELS` wide
-    (wide multi-panel figures would otherwise store very large PNGs in the notebook)."""
-    return plt.subplots(nrows, ncols, figsize=figsize, dpi=min(110.0, FIG_PIXELS / figsize[0]), **kwargs)
+    """``plt.subplots`` in the book's column: at most :data:`~landscape.experiment.style.FIGURE_WIDTH`
+    wide (the height scaled with the width, to no less than 3/4 of it), and a single row of more
+    than two panels wrapped into rows of two (returned as one row of ``ncols`` axes, the spare one hidden)."""
+    width, height = figsize
+    if nrows == 1 and ncols > 2:
+        rows = math.ceil(ncols / 2)
+        kwargs.pop("squeeze", None)
+        fig, grid = plt.subplots(rows, 2, figsize=(FIGURE_WIDTH, height * rows), squeeze=False, **kwargs)
+        for ax in grid.ravel()[ncols:]:
+            ax.set_visible(False)
+        return fig, grid.ravel()[:ncols].reshape(1, ncols)
+    scale = min(1.0, FIGURE_WIDTH / width)
+    return plt.subplots(nrows, ncols, figsize=(width * scale, height * max(scale, 0.75)), **kwargs)
 
 
 def _log_y(ax) -> None:
@@ -78,7 +84,8 @@ def plot_comparison(by_act: Mapping[str, Mapping[str, MethodRuns]], timed: Mappi
     training wall time in claim 2.3's timed runs (first seed, the median repeat, evaluated every
     few mini-batches; dashed: the target), up to ``horizon`` mini-batches of the slowest method."""
     acts = list(by_act)
-    fig, axes = _subplots(len(acts), 3, figsize=(11, 2.7 * len(acts) + 0.8), squeeze=False)
+    fig, grid = plt.subplots(3, len(acts), figsize=(FIGURE_WIDTH, 8.4), squeeze=False)
+    axes = grid.T  # a column per activation: axes[i, j] is activation i's panel j
     for i, act in enumerate(acts):
         lows, right = [0.8], 0.0
         for m in methods:
@@ -100,13 +107,14 @@ def plot_comparison(by_act: Mapping[str, Mapping[str, MethodRuns]], timed: Mappi
         axes[i, 0].set(xlabel="epoch", ylabel="validation accuracy")
         axes[i, 1].set(xlabel="epoch", ylabel="training loss (cross-entropy)")
         _log_y(axes[i, 1])
-        axes[i, 2].set(xlabel="training wall time (s), timed run", ylabel="validation accuracy")
+        axes[i, 2].set(xlabel="wall time (s), timed run", ylabel="validation accuracy")
         for j in (0, 2):
             axes[i, j].set_ylim(max(0.0, min(0.8, min(lows)) - 0.02), 1.0)
-        axes[i, 1].set_title(f"{ACT_LABEL.get(act, act)}", fontweight="bold")
-        axes[i, 0].legend(loc="lower right", fontsize="small")
-        axes[i, 2].legend(loc="lower right", fontsize="small")
+        axes[i, 0].set_title(f"{ACT_LABEL.get(act, act)}", fontweight="bold")
+        axes[i, 0].legend(loc="lower right")
+        axes[i, 2].legend(loc="lower right")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -151,7 +159,7 @@ def plot_gaps(results: Results, p: Params, *, title: str):
                                         "null": f"null: {NULL_METHOD}"}[proto]
                 if d.upper < LEFT:    # far off the scale: an arrow at the edge, the value beside it
                     ax.plot([LEFT + 0.6], [y + dy], marker="<", color=colour, ms=6, ls="", label=label)
-                    ax.annotate(f"{d.diff:+.0f}", (LEFT + 1.2, y + dy), va="center", fontsize=7, color=colour)
+                    ax.annotate(f"{d.diff:+.0f}", (LEFT + 1.2, y + dy), va="center", color=colour)
                     continue
                 ax.errorbar([d.diff], [y + dy], xerr=[[2 * d.stderr], [2 * d.stderr]], color=colour, marker="o", ms=4,
                             capsize=3, lw=1.6, label=label)
@@ -163,8 +171,9 @@ def plot_gaps(results: Results, p: Params, *, title: str):
     ax.invert_yaxis()
     ax.set_xlim(LEFT, max(ax.get_xlim()[1], 2))
     ax.set_xlabel("test accuracy, DANTE - the backprop method chosen on validation (points, paired; bar: +- 2 SE)")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -199,8 +208,9 @@ def plot_speed(rows: list[dict], p: Params, *, title: str):
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}" if round(v, 6) in (0.5, 2.0, 3.0, 5.0) else ""))
     ax.set_xlabel("ratio (log scale); bar: the range of the repeats' ratios")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -228,8 +238,9 @@ def plot_activation(by_data: Mapping[str, Mapping[str, Mapping[str, MethodRuns]]
             ax.fill_between(xs, lo, hi, color=COLORS[m], alpha=0.18, lw=0)
             lows.append(np.nanmin(mu[1:]) if len(mu) > 1 else 0.0)
         ax.set(xlabel="epoch", ylabel="validation accuracy", ylim=(max(0.0, min(lows) - 0.02), 1.0), title=DATA_LABEL.get(name, name))
-        ax.legend(fontsize="x-small", loc="lower right")
+        ax.legend(loc="lower right")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -250,8 +261,9 @@ def plot_grid(by_act: Mapping[str, Mapping[str, MethodRuns]], method: str, *, ti
         axes[0, 2 * i].set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1), title=f"{method}, {ACT_LABEL.get(act, act)}")
         axes[0, 2 * i + 1].set(xlabel="epoch", ylabel="training loss", title=f"{method}, {ACT_LABEL.get(act, act)}")
         _log_y(axes[0, 2 * i + 1])
-        axes[0, 2 * i].legend(fontsize="small", loc="lower right")
+        axes[0, 2 * i].legend(loc="lower right")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -275,6 +287,7 @@ def plot_segments(subs: Mapping[str, dict], *, title: str):
                ylabel="L(t) - max(L(0), L(1))  (nats)",
                title=f"{ACT_LABEL.get(act, act)}\nlargest excess {float(r['excess'].max()):.2g}")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -292,15 +305,16 @@ def plot_levelsets(subs: Mapping[str, dict], *, title: str):
         level = float(max(r["solution_loss"][0], r["solution_loss"][1]))
         cs = ax.contour(a, b, z.T, levels=14, cmap="viridis", linewidths=0.9)
         ax.contourf(a, b, z.T, levels=[z.min() - 1, level], colors=[PALETTE[5]], alpha=0.35)
-        ax.clabel(cs, fontsize=6, fmt="%.2f")
+        ax.clabel(cs, fmt="%.2f")
         ax.plot(pts[:2, 0], pts[:2, 1], color="w", lw=2.5)
         ax.plot(pts[:2, 0], pts[:2, 1], color="k", lw=1, ls=":")
         ax.scatter(pts[:, 0], pts[:, 1], color="k", zorder=3, s=18)
         for k, (pa, pb) in enumerate(pts):
-            ax.annotate(f"S{k + 1}", (pa, pb), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.annotate(f"S{k + 1}", (pa, pb), textcoords="offset points", xytext=(4, 4))
         ax.set(xlabel="direction S1 -> S2 (units of |S2 - S1|)", ylabel="orthogonal direction to S3", title=ACT_LABEL.get(act, act))
         ax.set_aspect("equal", adjustable="box")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -330,8 +344,9 @@ def plot_autoencoder(ae: Mapping[str, AutoencoderRuns], *, title: str, greedy_ep
     axes[1].set(xlabel="training wall time (s)", ylabel="test reconstruction MSE")
     _log_y(axes[0])
     _log_y(axes[1])
-    axes[0].legend(fontsize="small")
+    axes[0].legend()
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -352,6 +367,7 @@ def plot_reconstructions(ae: Mapping[str, AutoencoderRuns], *, title: str):
             ax.grid(False)
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -380,8 +396,9 @@ def plot_sensitivity(sens: Mapping[str, Mapping[float, list]], *, title: str):
         sd = [np.nanstd(a, ddof=1) if len(a) > 1 else 0.0 for a in acc]
         ax.errorbar(lrs, mu, yerr=sd, color=PALETTE[k % len(PALETTE)], marker="o", capsize=3, lw=1.8, label=sched)
     ax.set(xscale="log", xlabel="DANTE step size eta (norm of every update)", ylabel="final validation accuracy")
-    ax.legend(title="schedule", fontsize="small")
+    ax.legend(title="schedule")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -401,8 +418,9 @@ def plot_sensitivity_curves(sens: Mapping[str, Mapping[float, list]], lr: float,
         ax.plot(xs, mu, color=PALETTE[k % len(PALETTE)], lw=2, label=sched)
         ax.fill_between(xs, lo, hi, color=PALETTE[k % len(PALETTE)], alpha=0.15, lw=0)
     ax.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
-    ax.legend(title="schedule", fontsize="small", loc="lower right")
+    ax.legend(title="schedule", loc="lower right")
     suptitle(fig, title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 

@@ -24,7 +24,7 @@ import torch
 from ... import spectra
 from ...curvature.density import gaussian_density
 from ...experiment.params import Params
-from ...experiment.style import PALETTE
+from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles
 from ...training.loop import History
 from .experiments import NUM_CLASSES, Results
 from .readings import end_readings, init_readings, null_reading, summary, trajectory
@@ -53,6 +53,12 @@ def _wrap(text: str, width: int = 100) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
+def _finish(fig) -> None:
+    """Titles wrapped to their panels, then the tight layout."""
+    fit_titles(fig)
+    fig.tight_layout()
+
+
 def _symlog_edges(x: np.ndarray, linthresh: float, bins: int) -> np.ndarray:
     """Histogram edges equally spaced on a symlog axis covering ``x``."""
     f = lambda v: np.sign(v) * np.log10(1 + np.abs(v) / linthresh)
@@ -75,7 +81,7 @@ def plot_histogram(ax, eigs: Any, p: Params, *, colour: str = PALETTE[0], title:
     marks = (-1e-1, -1e-3, 0.0, 1e-3, 1e-1) if sparse else (-1e-1, -1e-2, -1e-3, 0.0, 1e-3, 1e-2, 1e-1, 1.0)
     ticks = [t for t in marks if lo * 1.5 <= t <= hi * 1.5 or t == 0.0]
     ax.set_xticks(ticks)
-    ax.set_xticklabels(["0" if t == 0 else f"{t:g}" for t in ticks], fontsize="small")
+    ax.set_xticklabels(["0" if t == 0 else f"{t:g}" for t in ticks])
     ax.axvspan(-p.zero_tol, p.zero_tol, color="0.5", alpha=0.15, lw=0)
     ax.axvline(-p.neg_tol, color="0.3", lw=0.8, ls=":")
     ax.set_ylim(bottom=0.5)
@@ -89,9 +95,9 @@ def plot_spectra(results: Results, p: Params, *, seed: int | None = None):
     """Section 1's figure: the final spectrum of each optimizer (one seed), and every run's near-zero fraction."""
     seed = p.seeds[0] if seed is None else seed
     runs, opts = results.runs, p.optimizers
-    ncol = 3
+    ncol = 2
     nrow = math.ceil((len(opts) + 1) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(11, 3.1 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(FIGURE_WIDTH, 3.3 * nrow), squeeze=False)
     axes = axes.ravel()
     for ax, o in zip(axes, opts):
         sm = summary(runs[(o, seed)]["eigenvalues"], p)
@@ -104,14 +110,14 @@ def plot_spectra(results: Results, p: Params, *, seed: int | None = None):
         ax.plot([i - 0.3, i + 0.3], [np.mean(z)] * 2, color=COLOURS[o], lw=2.5)
     ax.axhline(p.zero_fraction_min, color="0.3", ls="--", lw=1, label="5.1 threshold")
     ax.set(xticks=range(len(opts)), ylim=(0, 1.02), ylabel=f"fraction |λ| ≤ {p.zero_tol:g} λmax", title="every seed (dots), mean (bar)")
-    ax.set_xticklabels([SHORT[o] for o in opts], rotation=30, fontsize="small")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.set_xticklabels([SHORT[o] for o in opts], rotation=30, ha="right")
+    ax.legend(loc="lower right")
     for ax in axes[len(opts) + 1:]:
         ax.set_visible(False)
     fig.suptitle(f"Hessian spectra at convergence (the paper's eigenvalue histograms at convergence)\n"
                  f"{data_label(results, p)}, MLP with {results.n_params} parameters, seed {seed}; "
                  f"shaded: |λ| ≤ {p.zero_tol:g} λmax, dotted: −{p.neg_tol:g} λmax", y=1.02)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -119,7 +125,7 @@ def plot_trajectory(results: Results, p: Params, *, seed: int | None = None, opt
     """Section 2's figure: near-zero fraction, negative count, the spectrum's ends and the loss against epochs."""
     seed = p.seeds[0] if seed is None else seed
     opts = list(p.optimizers if optimizers is None else optimizers)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.4))
+    fig, axes = plt.subplots(2, 2, figsize=(FIGURE_WIDTH, 6.6))
     for o in opts:
         tr = trajectory(results, o, seed, p)
         hist = History.from_dict(results.runs[(o, seed)]["history"])
@@ -136,10 +142,10 @@ def plot_trajectory(results: Results, p: Params, *, seed: int | None = None, opt
     axes[1, 1].set(yscale="log", ylabel="training loss (solid), |∇L| (dotted)", title="loss and gradient norm")
     for ax in axes.ravel():
         ax.set_xlabel("epoch")
-    axes[0, 0].legend(fontsize="small")
+    axes[0, 0].legend()
     fig.suptitle(f"The spectrum along training (not in the paper, which shows the end point only)\n"
                  f"exact Hessian at epochs {', '.join(str(int(e)) for e in tr['epoch'])}; {data_label(results, p)}, seed {seed}", y=1.02)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -154,7 +160,7 @@ def plot_profiles(results: Results, p: Params, *, optimizer: str | None = None, 
     o = p.optimizers[0] if optimizer is None else optimizer
     s = p.seeds[0] if seed is None else seed
     esc = results.escapes[(o, s)]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.6))
     a = esc["alphas"].numpy()
     base = esc["loss_star"]
     n = esc["profiles"].shape[0]
@@ -171,22 +177,22 @@ def plot_profiles(results: Results, p: Params, *, optimizer: str | None = None, 
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set(xlabel=r"step $\alpha$ along the unit eigenvector", ylabel=r"$L(\theta^*+\alpha v) - L(\theta^*)$",
            title="negative and flattest directions (dotted: ½λα²)")
-    ax.legend(fontsize="small")
+    ax.legend()
     ax = axes[1]
     ax.plot(a, esc["profiles"][n - 1].numpy() - base, color=PALETTE[0], label=f"λmax = {float(esc['values'][n - 1]):.3g}")
     ax.plot(a, 0.5 * float(esc["values"][n - 1]) * a ** 2, color=PALETTE[0], lw=0.8, ls=":")
     ax.set(xlabel=r"step $\alpha$", title="the steepest direction, for scale")
-    ax.legend(fontsize="small")
+    ax.legend()
     fig.suptitle(_wrap(f"Loss along Hessian eigenvectors at the end of {LABELS[o]} (seed {s})\n(the paper's 'good saddle' "
                        f"argument, measured; {data_label(results, p)}, {results.n_params} parameters)"), y=1.02)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
 def plot_escape(results: Results, p: Params):
     """Relative loss decrease from escaping, every run: the step alone, and the step plus the extra epochs
     against the same epochs without the step."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.8))
     opts = p.optimizers
     for i, o in enumerate(opts):
         for ax, key in zip(axes, ("jump_gain", "gain")):
@@ -196,13 +202,13 @@ def plot_escape(results: Results, p: Params):
     axes[1].set(title=f"step + {p.escape_epochs} epochs vs the same epochs without it", ylabel="relative loss decrease (%)")
     axes[1].axhline(100 * p.escape_gain_max, color="0.3", ls="--", lw=1, label="5.3 threshold")
     axes[1].axhline(-100 * p.escape_gain_max, color="0.3", ls="--", lw=1)
-    axes[1].legend(fontsize="small")
+    axes[1].legend()
     for ax in axes:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_xticks(range(len(opts)))
         ax.set_xticklabels([SHORT[o] for o in opts])
     fig.suptitle(f"What escaping the saddle buys (the paper's 'good saddle' argument, measured)\n{data_label(results, p)}, every run", y=1.04)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -211,7 +217,7 @@ def plot_saddle_test(results: Results, p: Params):
     along random unit directions (left; above the diagonal: a saddle by (c)), and the gradient
     norm relative to the initial one against the near-zero fraction (right: (a) and (b))."""
     ends, inits, null = end_readings(results, p), init_readings(results, p), null_reading(results, p)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 7.4))
     drops = [float(r[k]) for r in [*ends.values(), *inits.values()] for k in ("decrease_random", "decrease_min")]
     floor = min([d for d in drops if d > 0] or [1e-12]) / 10          # where a zero drop (the null's) is drawn
     pos = lambda x: max(float(x), floor)
@@ -232,21 +238,21 @@ def plot_saddle_test(results: Results, p: Params):
     axes[0].set(xscale="log", yscale="log", xlabel="loss drop, random unit directions (median of the searches)",
                 ylabel="loss drop along ±v_min", title="(c): does negative curvature beat a random direction?")
     handles, labels = axes[0].get_legend_handles_labels()
-    axes[1].legend(handles, labels, fontsize="x-small", loc="lower left")   # the empty corner of the right panel
+    axes[1].legend(handles, labels, loc="lower left")   # the empty corner of the right panel
     axes[1].set(yscale="log", xlabel=f"fraction |λ| ≤ {p.zero_tol:g} λmax", ylabel="|∇L| / |∇L at init|",
                 title="(a) near-stationary (below the line), (b) degenerate (right of it)")
     axes[1].axhline(p.stationary_tol, color="0.3", ls="--", lw=1)
     axes[1].axvline(p.zero_fraction_min, color="0.3", ls="--", lw=1)
     fig.suptitle(f"Saddle or flat minimum? Claim 5.1 under the v2 rule\n{data_label(results, p)}, every run (x: at initialization)",
                  y=1.05)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
 def plot_escape_v2(results: Results, p: Params):
     """Claim 5.3 under v2, every run: what the uncapped escape plus the extra epochs buys over the control,
     as a share of all the loss decrease training achieved (symmetric-log axis), beside the step length."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.8))
     opts = p.optimizers
     for i, o in enumerate(opts):
         g = [100 * results.checks[(o, s)]["gain"] for s in p.seeds]
@@ -258,15 +264,15 @@ def plot_escape_v2(results: Results, p: Params):
     axes[0].set_yscale("symlog", linthresh=1e-4)
     axes[0].set(title="(L control − L escaped) / (L init − L end)", ylabel="share of the decrease (%)")
     axes[0].set_ylim(top=max(axes[0].get_ylim()[1], 10 * 100 * p.escape_gain_max))
-    axes[0].legend(fontsize="small")
+    axes[0].legend()
     axes[1].axhline(p.line_radius, color="0.3", ls=":", lw=1, label="v1's cap")
     axes[1].set(yscale="log", title="the step |α*| (line search until the loss rises)", ylabel="|α*|")
-    axes[1].legend(fontsize="small")
+    axes[1].legend()
     for ax in axes:
         ax.set_xticks(range(len(opts)))
         ax.set_xticklabels([SHORT[o] for o in opts])
     fig.suptitle(f"Escaping the end point, v2\n{data_label(results, p)}, every run", y=1.05)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -288,7 +294,12 @@ def plot_semicircle(results: Results, p: Params):
     scale, :math:`u = (\lambda - c)/R` (so every fitted law is the unit semicircle :math:`\tfrac2\pi\sqrt{1-u^2}`),
     with the KS distance and the share of the bulk outside the window in the title."""
     panels = semicircle_panels(results, p)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
+    ncol = 2
+    nrow = math.ceil(len(panels) / ncol)
+    fig, grid = plt.subplots(nrow, ncol, figsize=(FIGURE_WIDTH, 3.4 * nrow), squeeze=False, sharey=True)
+    for ax in grid.ravel()[len(panels):]:
+        ax.set_visible(False)
+    axes = grid.ravel()[None, :len(panels)]
     u = np.linspace(-1, 1, 400)
     for ax, (title, eigs, fit) in zip(axes[0], panels):
         b = (spectra.bulk(eigs, fit.trim) - fit.center) / fit.radius
@@ -299,10 +310,10 @@ def plot_semicircle(results: Results, p: Params):
         ax.set(xlim=(-3, 3), ylim=(0, 2.0), xlabel="(λ − c) / R",
                title=f"{title}\nKS = {fit.ks:.3f}, R = {fit.radius:.2g}\n{1 - inside.mean():.0%} of the bulk beyond |u| = 3")
     axes[0, 0].set_ylabel("density")
-    axes[0, 0].legend(fontsize="small")
+    axes[0, 0].legend()
     fig.suptitle(f"Wigner's semicircle against the bulk of the spectrum (the paper's semicircle-law check)\n"
                  f"{data_label(results, p)}, seed {p.seeds[0]}", y=1.04)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -311,7 +322,7 @@ def plot_semicircle_cdf(results: Results, p: Params):
     that seed's GOE control, on the standardized axis :math:`(\\lambda - c)/R` (where the KS distance is read off)."""
     s0, o0 = p.seeds[0], p.optimizers[0]
     semi = results.semicircle
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     for e, f, c, name in ((semi.goe_eigs[s0], semi.goe[s0], PALETTE[0], "GOE control"),
                           (results.runs[(o0, s0)]["eigenvalues"], semi.final[(o0, s0)], PALETTE[3], "Hessian")):
         b = spectra.bulk(e, f.trim)
@@ -322,8 +333,8 @@ def plot_semicircle_cdf(results: Results, p: Params):
     ax.set(xlim=(-1.5, 1.5), xlabel="(λ − c) / R", ylabel="CDF",
            title=f"Bulk CDFs against the fitted semicircle (the paper's semicircle-law check;\n{LABELS[o0]}, seed {s0}; "
                  f"{data_label(results, p)})")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
+    ax.legend()
+    _finish(fig)
     return fig
 
 
@@ -342,7 +353,7 @@ def plot_slq_check(results: Results, p: Params):
     check = results.check
     ex = np.sort(np.asarray(torch.as_tensor(results.runs[(o0, s0)]["eigenvalues"], dtype=torch.float64)))
     lmax = ex.max()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.4))
     ax = axes[0]
     ax.step(ex / lmax, np.arange(1, ex.size + 1) / ex.size, where="post", color=PALETTE[0], lw=2, label="exact (dense)")
     x, c = _cdf_steps(check["nodes"].numpy() / lmax, check["weights"].numpy())
@@ -350,17 +361,17 @@ def plot_slq_check(results: Results, p: Params):
     ax.set_xscale("symlog", linthresh=min(p.rel_tols))
     ax.axvspan(-p.zero_tol, p.zero_tol, color="0.5", alpha=0.15, lw=0)
     ax.set(xlabel=r"$\lambda/\lambda_{\max}$ (symlog)", ylabel="cumulative fraction", title="spectral distribution")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(loc="upper left")
     ax = axes[1]
     k = len(check["smallest"])
     ax.plot(range(1, k + 1), ex[:k], "o", color=PALETTE[0], label="exact smallest")
     ax.plot(range(1, k + 1), check["smallest"].numpy(), "x", color=PALETTE[3], ms=9, label="Lanczos smallest")
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set(xlabel="index i", ylabel=r"$\lambda_i$", title=f"λmax exact {lmax:.4g}, Lanczos {float(check['largest'][0]):.4g}")
-    ax.legend(fontsize="small")
+    ax.legend()
     fig.suptitle(_wrap(f"SLQ and Lanczos against the exact spectrum (a check, not in the paper; {LABELS[o0]}, seed {s0}; "
                        f"{data_label(results, p)}, {results.n_params} parameters)"), y=1.02)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -369,7 +380,7 @@ def plot_big(results: Results, p: Params):
     Lanczos extreme eigenvalues marked (left), and the SLQ distribution of :math:`\lambda/\lambda_{\max}` on a
     symlog axis, where the near-zero band shows (right)."""
     big = results.big
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.4))
     r = big["final"]
     lmax = float(r["largest"][0])
     lo = min(float(r["smallest"][0]), float(r["nodes"].min()))
@@ -381,7 +392,7 @@ def plot_big(results: Results, p: Params):
         ax.axvline(v, color=PALETTE[3], lw=0.8, ls=":", label="Lanczos smallest" if i == 0 else None)
     ax.axvline(lmax, color=PALETTE[2], lw=0.8, ls="--", label="Lanczos largest")
     ax.set(ylim=(1e-7 * dens.max(), 2 * dens.max()), xlabel="λ", ylabel="density (log)", title="density")
-    ax.legend(fontsize="small")
+    ax.legend()
     ax = axes[1]
     x, c = _cdf_steps(r["nodes"].numpy() / lmax, r["weights"].numpy())
     ax.step(x, c, where="post", color=PALETTE[0])
@@ -393,7 +404,7 @@ def plot_big(results: Results, p: Params):
     fig.suptitle(_wrap(f"SLQ density of the {p.big_model} Hessian at the end of training (the paper's estimated spectra of "
                        f"larger networks)\n({big['n_params']} parameters; {data_label(results, p)}, Hessian on "
                        f"{big['hessian_n']} examples)"), y=1.04)
-    fig.tight_layout()
+    _finish(fig)
     return fig
 
 
@@ -405,15 +416,15 @@ def explore_optimizers(results: Results, p: Params) -> dict[str, Any]:
     figs = {}
     s = p.seeds[0]
     for o in p.optimizers:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
+        fig, axes = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.2))
         plot_histogram(axes[0], results.runs[(o, s)]["eigenvalues"], p, colour=COLOURS[o], title="at convergence")
         tr = trajectory(results, o, s, p)
         axes[1].plot(tr["epoch"], tr["zero"], "o-", color=COLOURS[o], label="near zero")
         axes[1].plot(tr["epoch"], tr["negative"], "s--", color=PALETTE[3], label=f"negative (< −{p.zero_tol:g} λmax)")
         axes[1].set(xlabel="epoch", ylabel="fraction", ylim=(0, 1), title="along training")
-        axes[1].legend(fontsize="small")
+        axes[1].legend()
         fig.suptitle(f"{LABELS[o]}: {data_label(results, p)}, seed {s}")
-        fig.tight_layout()
+        _finish(fig)
         figs[LABELS[o]] = fig
     return figs
 
@@ -426,15 +437,20 @@ def explore_epochs(results: Results, p: Params) -> dict[str, Any]:
     epochs = [0, *runs[(opts[0], s)]["snapshot_epochs"], History.from_dict(runs[(opts[0], s)]["history"]).last["epoch"]]
     figs = {}
     for i, e in enumerate(epochs):
-        fig, axes = plt.subplots(1, len(opts), figsize=(2.6 * len(opts) + 1, 2.9), squeeze=False, sharey=True)
+        ncol = min(len(opts), 2)
+        nrow = math.ceil(len(opts) / ncol)
+        fig, grid = plt.subplots(nrow, ncol, figsize=(FIGURE_WIDTH, 3.0 * nrow), squeeze=False, sharey=True)
+        for ax in grid.ravel()[len(opts):]:
+            ax.set_visible(False)
+        axes = grid.ravel()[None, :len(opts)]
         for ax, o in zip(axes[0], opts):
             eigs = trs[o][i]
             plot_histogram(ax, eigs, p, colour=COLOURS[o], title=f"{LABELS[o]}\n{summary(eigs, p)['zero']:.0%} near 0", bins=40,
                            sparse=True)
             ax.set_xlabel("λ/λmax")
-        for ax in axes[0][1:]:
+        for ax in grid[:, 1:].ravel():
             ax.set_ylabel("")
         fig.suptitle(f"epoch {e}: {data_label(results, p)}, seed {s}", y=1.02)
-        fig.tight_layout()
+        _finish(fig)
         figs[f"epoch {e}"] = fig
     return figs

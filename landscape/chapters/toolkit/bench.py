@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ...curvature import HessianOperator, eigenvalues
 from ...experiment.records import REPO_ROOT as _REPO
-from ...experiment.style import PALETTE
+from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles
 from .experiments import Results, rebuild
 
 __all__ = ["BENCH_JSON", "View", "view", "bench_results", "bench_provenance", "bench_tables", "bench_hvp_table",
@@ -83,10 +83,13 @@ def plot_bench(res: dict, *, title: str):
     """HVPs and seconds of the top-1 / top-5 / top-10 runs of every method, per network."""
     rows = [r for r in res["rows"] if r["task"] in ("top-1", "top-5", "top-10")]
     nets = list(dict.fromkeys(r["problem"] for r in rows))
-    fig, axes = plt.subplots(len(nets), 2, figsize=(11, 3.0 * len(nets)), squeeze=False)
+    most = max(sum(r["problem"] == net for r in rows) for net in nets)
+    fig, axes = plt.subplots(2 * len(nets), 1, figsize=(FIGURE_WIDTH, 2 * len(nets) * (0.28 * most + 1.1)), squeeze=False,
+                             layout="constrained")
+    axes = axes.reshape(len(nets), 2)  # a network's HVPs, then its seconds, one above the other
     for i, net in enumerate(nets):
         rs = [r for r in rows if r["problem"] == net]
-        labels = [f"{r['task']}: {r['method'][:34]} [{r['engine']}]" for r in rs]
+        labels = [f"{r['task']}: {r['method'][:26]} [{r['engine']}]" for r in rs]
         colours = [PALETTE[0] if r["method"].startswith("landscape") else PALETTE[1] if r["engine"] == "ours"
                    else PALETTE[3] for r in rs]
         y = np.arange(len(rs))
@@ -95,13 +98,13 @@ def plot_bench(res: dict, *, title: str):
             vals = [r[key] for r in rs]
             ax.barh(y, vals, color=colours)
             for yy, v in zip(y, vals):
-                ax.text(v, yy, " " + fmt.format(v), va="center", fontsize=7)
-            ax.set_yticks(y, labels if j == 0 else [""] * len(rs), fontsize=7)
+                ax.text(v, yy, " " + fmt.format(v), va="center")
+            ax.set_yticks(y, labels)
             ax.invert_yaxis()
             ax.set_xlim(0, 1.15 * max(vals))
             ax.set(xlabel=name, title=f"{net}: {name}")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(title)
+    fit_titles(fig)
     return fig
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from ...curvature.density import gaussian_density
-from ...experiment.style import PALETTE
+from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles
 from .experiments import Results, block_rows, eig_rows, exact_trace, penalty_stats, slq_w1, trace_errors
 
 __all__ = ["eig_table", "block_table", "cost_table", "ggn_table", "plot_lanczos", "plot_trace", "plot_density", "plot_penalty"]
@@ -65,7 +65,7 @@ def cost_table(r: Results) -> pd.DataFrame:
 def plot_lanczos(small: dict, est: dict, *, title: str):
     """Left: the exact spectrum with the Ritz values; right: error and certificate of the top one vs HVPs."""
     ev = small["eigvals"].numpy()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.6))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.8))
     n = ev.size
     a.plot(np.arange(n), ev, color=PALETTE[7], lw=1.2, label="eigvalsh (all n)")
     k = len(est["top"]["values"])
@@ -75,7 +75,7 @@ def plot_lanczos(small: dict, est: dict, *, title: str):
               label=f"Lanczos bottom {k}")
     a.set_yscale("symlog", linthresh=1e-3)
     a.set(xlabel="index (ascending)", ylabel="eigenvalue (symlog)", title="spectrum and Ritz values")
-    a.legend(loc="upper left", fontsize=8)
+    a.legend(loc="upper left")
     tr = est["trail"]
     lam = ev[-1]
     err = np.maximum(np.abs(np.asarray(tr["theta"]) - lam) / abs(lam), 1e-17)
@@ -83,8 +83,9 @@ def plot_lanczos(small: dict, est: dict, *, title: str):
     b.semilogy(tr["hvps"], np.asarray(tr["residual"]) / abs(lam), "s--", color=PALETTE[1], ms=3,
                label=r"certificate $\|Hy - \theta y\| / \lambda_1$")
     b.set(xlabel="HVPs", ylabel="relative to $\\lambda_1$", title="top eigenvalue: error and certificate")
-    b.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    b.legend()
+    fig.suptitle(title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -94,7 +95,7 @@ def plot_trace(small: dict, est: dict, *, title: str):
     truth = exact_trace(small)
     te = trace_errors(small, est)
     budgets = np.asarray(est["trace"]["budgets"])
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.6))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.8))
     for method in ("hutch++", "hutchinson"):
         c = METHOD_COLOURS[method]
         a.loglog(budgets, te[method]["rms"], "o-", color=c, label=f"{method}: RMS error over seeds")
@@ -104,7 +105,7 @@ def plot_trace(small: dict, est: dict, *, title: str):
     a.set_xticks(budgets, [str(m) for m in budgets])
     a.minorticks_off()
     a.set(xlabel="HVP budget m", ylabel="relative to |tr H|", title="error vs budget")
-    a.legend(fontsize=7)
+    a.legend()
     seeds = len(est["trace"]["seeds"])
     for off, method in ((-0.12, "hutch++"), (0.12, "hutchinson")):
         v = np.asarray(est["trace"][method]["value"])
@@ -116,8 +117,9 @@ def plot_trace(small: dict, est: dict, *, title: str):
     b.axhline(truth, color=PALETTE[7], lw=1.2, label=f"exact tr H = {truth:.4g}")
     b.set_xticks(range(len(budgets)), [str(m) for m in budgets])
     b.set(xlabel="HVP budget m", ylabel="trace estimate", title=f"every seed ({seeds}) and budget")
-    b.legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
+    b.legend()
+    fig.suptitle(title)
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -132,7 +134,7 @@ def plot_density(small: dict, est: dict, steps: int, *, title: str, probes: int)
     slq = gaussian_density(d["nodes"], d["weights"], grid, sigma).numpy()
     exact_b = gaussian_density(torch.from_numpy(ev), torch.full((ev.size,), 1.0 / ev.size, dtype=torch.float64),
                                grid, sigma).numpy()
-    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     ax.hist(ev, bins=120, density=True, color=PALETTE[5], alpha=0.45, label="exact eigenvalues (histogram)")
     ax.plot(grid, exact_b, color=PALETTE[7], lw=1.0, label="exact, broadened")
     ax.plot(grid, slq, color=PALETTE[3], lw=1.6, label=f"SLQ, {probes} probes x {steps} steps ({d['hvps']} HVPs)")
@@ -141,7 +143,8 @@ def plot_density(small: dict, est: dict, steps: int, *, title: str, probes: int)
     ax.set_ylim(1e-5 * top, 5 * top)
     w1 = slq_w1(small, est, steps)
     ax.set(xlabel="eigenvalue", ylabel="density (log)", title=f"{title}; W1 / range = {w1:.4f}")
-    ax.legend(fontsize=8)
+    ax.legend()
+    fit_titles(fig)
     fig.tight_layout()
     return fig
 
@@ -149,11 +152,12 @@ def plot_density(small: dict, est: dict, steps: int, *, title: str, probes: int)
 def plot_penalty(small: dict, est: dict, *, title: str):
     st = penalty_stats(small, est)
     s = np.asarray(est["penalty"]["samples"])
-    fig, ax = plt.subplots(figsize=(7.0, 3.0))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.2))
     ax.hist(s, bins=40, color=PALETTE[5], alpha=0.6, label=f"{s.size} penalties $v^T H v$ (1 probe each)")
     ax.axvline(st["truth"], color=PALETTE[7], lw=1.5, label=f"exact tr H = {st['truth']:.4g}")
     ax.axvline(st["mean"], color=PALETTE[3], lw=1.5, ls="--", label=f"mean = {st['mean']:.4g} ± {st['stderr']:.2g}")
     ax.set(xlabel="penalty value", ylabel="count", title=title)
-    ax.legend(fontsize=8)
+    ax.legend()
+    fit_titles(fig)
     fig.tight_layout()
     return fig

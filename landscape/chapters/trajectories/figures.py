@@ -4,7 +4,6 @@ and depth sweeps, tables; figures are shown as compact palette PNGs (:func:`show
 from __future__ import annotations
 
 import math
-import textwrap
 import warnings
 from typing import Any, Mapping, Sequence
 
@@ -15,7 +14,7 @@ import torch
 
 from ...experiment.params import Params
 from ...experiment.stats import difference, paired_difference
-from ...experiment.style import PALETTE, png, suptitle
+from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles, png, suptitle
 from ...methods import linear
 from .experiments import (KINDS, INITS, Results, dims, init_spec, paired_rank_differences, rank_differences, summary,
                           synthetic_data, train_data)
@@ -39,7 +38,7 @@ def show(fig) -> None:
     """Display a figure as a sharp palette PNG instead of matplotlib's RGBA PNG."""
     from IPython.display import display
 
-    display(png(fig, dpi=180, colors=256, display_dpi=110))
+    display(png(fig, dpi=180, colors=256))
 
 
 def _band(ax, it, values, colour, label, log=False):
@@ -55,8 +54,9 @@ def _band(ax, it, values, colour, label, log=False):
     ax.fill_between(it, lo, hi, color=colour, alpha=0.10 if top else 0.18, lw=0)
 
 
-def _title(fig, text: str, width: int = 110) -> None:
-    suptitle(fig, text, width)
+def _title(fig, text: str) -> None:
+    suptitle(fig, text)
+    fit_titles(fig)
 
 
 def kind_curves(results: Mapping[str, dict], kinds: Sequence[str] | None = None) -> list[tuple[str, str, dict]]:
@@ -70,18 +70,18 @@ def plot_trajectories(curves: Sequence[tuple[str, str, dict]], *, title: str, co
     one colour per curve (``(label, colour, result)``, e.g. from :func:`kind_curves`).
     ``compact``: only the effective rank and the gap, side by side."""
     if compact:
-        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+        fig, (a, b) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.8), layout="constrained")
         first = curves[0][2]
         it = np.asarray(first["iteration"])
         for lab, colour, r in curves:
             _band(a, it, r["effective_rank"], colour, lab)
             _band(b, it, np.maximum(linear.relative_gap(np.asarray(r["loss"]), r["loss_star"]), 1e-12), colour, lab, log=True)
-        a.set(xlabel="iteration", ylabel="effective rank of W", title="effective rank (Roy and Vetterli 2007)")
-        b.set(xlabel="iteration", ylabel="$(L - L^*) / L^*$", yscale="log", title="relative gap to the global optimum")
-        b.legend(fontsize="x-small", loc="lower left")
+        a.set(xlabel="iteration", ylabel="effective rank of W", title="effective rank")
+        b.set(xlabel="iteration", ylabel="$(L - L^*) / L^*$", yscale="log", title="relative gap to $L^*$")
+        fig.legend(*b.get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
         _title(fig, title)
         return fig
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4), sharex=True, layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(FIGURE_WIDTH, 6.2), sharex=True, layout="constrained")
     first = curves[0][2]
     it = np.asarray(first["iteration"])
     width = first["width"]
@@ -96,14 +96,14 @@ def plot_trajectories(curves: Sequence[tuple[str, str, dict]], *, title: str, co
     axes[1, 0].set(ylabel=f"$s_{width}(W)$", yscale="log", title=f"smallest non-trivial singular value $s_{width}$", xlabel="iteration")
     axes[1, 1].set(ylabel="$(L - L^*) / L^*$", yscale="log", title="relative gap to the global optimum", xlabel="iteration")
     axes[0, 1].set_ylim(-0.1, width + 0.3)
-    axes[1, 1].legend(fontsize="x-small", loc="lower left")
+    fig.legend(*axes[1, 1].get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
     _title(fig, title)
     return fig
 
 
 def plot_landscape(runs: Mapping[str, dict], crit: Sequence[float], *, title: str, seed_index: int = 0):
     """Section 1: the loss of single runs against the critical values (rank-k optima), and the singular values of one run."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.9), layout="constrained")
+    fig, (a, b) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.4), layout="constrained")
     styles = {"small, no noise": ("#000000", "-"), "deficient, no noise": (PALETTE[3], "-"),
               "zero, no noise": (PALETTE[2], "-"), "deficient, gradient noise": (PALETTE[0], "--")}
     for name, r in runs.items():
@@ -111,23 +111,23 @@ def plot_landscape(runs: Mapping[str, dict], crit: Sequence[float], *, title: st
         a.plot(r["iteration"], np.asarray(r["loss"])[seed_index], color=c, ls=ls, lw=1.8, label=name)
     for k, v in enumerate(crit):
         a.axhline(v, color="grey", lw=0.8, ls=":")
-        a.text(0.99, v, f"$L_{k}$" + (" (global minimum)" if k == len(crit) - 1 else " (saddles)"),
-               transform=a.get_yaxis_transform(), va="bottom", ha="right", fontsize="x-small", color="grey")
+        a.text(0.12, v, f"$L_{k}$" + (" (global minimum)" if k == len(crit) - 1 else " (saddles)"),
+               transform=a.get_yaxis_transform(), va="bottom", ha="left", color="grey")
     a.set(xlabel="iteration", ylabel="training loss", title="loss and the critical values $L_k$ (best rank-$k$ product)")
-    a.legend(fontsize="x-small", loc="upper right", bbox_to_anchor=(0.99, 0.85))
+    a.legend(loc="upper right", bbox_to_anchor=(0.99, 0.85))
     r = runs["small, no noise"]
     sv = np.asarray(r["singular_values"])[seed_index]
     for i in range(len(crit) - 1):
         b.plot(r["iteration"], sv[:, i], lw=1.8, label=f"$s_{i + 1}$")
     b.set(xlabel="iteration", ylabel="singular value of W", yscale="log", title="small start, no noise: singular values of the product")
-    b.legend(fontsize="x-small", loc="lower right")
+    b.legend(loc="lower right")
     _title(fig, title)
     return fig
 
 
 def plot_magnitude(sweep: Mapping[str, list[tuple[float, dict]]], base: dict, gap_tol: float, *, title: str):
     """Fraction of runs within the gap, and mean effective rank, against the magnitude multiple, one line per kind."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.9), layout="constrained")
     sb = summary(base, gap_tol)
     for k, pts in sweep.items():
         xs = [m for m, _ in pts]
@@ -141,10 +141,10 @@ def plot_magnitude(sweep: Mapping[str, list[tuple[float, dict]]], base: dict, ga
         ax.set_xscale("log")
         ax.set_xticks(scales, [f"x{m:g}" for m in scales])
         ax.xaxis.set_minor_locator(plt.NullLocator())
-        ax.set_xlabel("magnitude (multiple of the declared default)")
+        ax.set_xlabel("magnitude (x default)")
     a.set(ylabel=f"fraction within {gap_tol:.0%} of $L^*$", ylim=(-0.05, 1.05), title="reaching the global optimum")
     b.set(ylabel="effective rank (mean over steps)", title="effective rank of the product")
-    b.legend(fontsize="x-small")
+    fig.legend(*b.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     _title(fig, title)
     return fig
 
@@ -158,7 +158,7 @@ def plot_depths(by_depth: Mapping[int, Mapping[str, dict]], gap_tol: float, *, t
     """Fraction within the gap and effective-rank difference (noise minus none, +- 2 s.e.) at each depth, grouped bars per kind;
     with ``paired`` the difference and its s.e. are the per-seed paired ones (the v2 rule's), else of the means (v1's)."""
     diff_of = paired_rank_differences if paired else rank_differences
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 4.4), layout="constrained")
     depths = list(by_depth)
     kinds = ["none", *KINDS]
     w = 0.8 / len(kinds)
@@ -173,19 +173,19 @@ def plot_depths(by_depth: Mapping[int, Mapping[str, dict]], gap_tol: float, *, t
         ax.set_xticks(range(len(depths)), [f"H = {d}" for d in depths])
     for i, d in enumerate(depths):
         if all(summary(by_depth[d][k], gap_tol)["success"].sum() == 0 for k in kinds):
-            a.text(i, 0.03, "no run reached $L^*$", ha="center", fontsize="x-small", color="grey")
+            a.text(i, 0.03, "no run reached $L^*$", ha="center", color="grey")
     a.set(ylabel=f"fraction within {gap_tol:.0%} of $L^*$", ylim=(0, 1.05), title="reaching the global optimum")
     b.axhline(0, color="black", lw=0.8)
     b.set(ylabel="effective rank: noise minus none", title="effective rank, noise minus none (+- 2 s.e." + (", paired)" if paired else ")"))
     handles, labels = a.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(kinds), fontsize="x-small", frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
     _title(fig, title)
     return fig
 
 
 def plot_time_to_gap(results: Mapping[str, dict], gap_tol: float, *, title: str):
     """Iterations to reach the gap, one dot per run that reached it, with the count of runs that did."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.8), layout="constrained")
     kinds = [k for k in ("none", *KINDS) if k in results]
     rng = np.random.default_rng(0)
     for i, k in enumerate(kinds):
@@ -194,10 +194,11 @@ def plot_time_to_gap(results: Mapping[str, dict], gap_tol: float, *, title: str)
         ax.scatter(i + rng.uniform(-0.15, 0.15, len(t)), t, s=14, color=COLOURS[k], alpha=0.8)
         if len(t):
             ax.plot([i - 0.25, i + 0.25], [np.median(t)] * 2, color="black", lw=1.5)
-        ax.text(i, 1.01, f"{len(t)}/{len(s['time'])} runs", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize="x-small")
+        ax.text(i, 1.01, f"{len(t)}/{len(s['time'])} runs", transform=ax.get_xaxis_transform(), ha="center", va="bottom")
     ax.set_xticks(range(len(kinds)), [LABELS[k] for k in kinds], rotation=15)
     ax.set_ylabel(f"iterations to reach {gap_tol:.0%} of $L^*$")
-    ax.set_title(textwrap.fill(title, 90), pad=16)
+    ax.set_title(title, pad=18)
+    fit_titles(fig)
     return fig
 
 
