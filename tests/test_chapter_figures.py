@@ -55,20 +55,13 @@ class SmokeRuns:
         log = self.tmp / f"{chapter}.jsonl"
         log.write_text("")
         env = {"IPYTHONDIR": str(self.ipydir), "LANDSCAPE_FIGURE_LOG": str(log), "LANDSCAPE_CACHE": USER_CACHE}
-        saved = {k: os.environ.get(k) for k in env}
-        try:
+        with pytest.MonkeyPatch.context() as mp:
             for k, v in env.items():
                 if v is None:
-                    os.environ.pop(k, None)
+                    mp.delenv(k, raising=False)
                 else:
-                    os.environ[k] = v
+                    mp.setenv(k, v)
             [res] = runner.run_chapters(runner.plan([chapter], "smoke", [], REPO), "smoke", REPO, self.tmp / "run", timeout=600, retries=1)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         records = [json.loads(line) for line in log.read_text().splitlines()]
         return records, self.tmp / "run" / Path(CHAPTERS[chapter]).name, None if res.status == "ok" else res.error
 

@@ -147,7 +147,7 @@ def plot_gaps(results: Results, p: Params, *, title: str):
     """Claims 2.1 and 2.2 at a glance: per case (depth, data set, activation) the paired
     difference DANTE - backprop with its interval (+- 2 SE), under the headline protocol and
     under v1's grid, and the null (output layer only); the dashed line is -margin."""
-    fig, ax = _subplots(figsize=(9, 0.42 * 4 * len(results.present) + 2.4))
+    fig, ax = _subplots(figsize=(5.0, 0.42 * 4 * len(results.present) + 2.4))
     labels, y = [], 0
     for depth, by_data in results.by_depth.items():
         gaps = {"v2": paired_gaps(by_data), "v1's grid": paired_gaps(by_data, "v1 grid"), "null": paired_gaps(by_data, method=NULL_METHOD)}
@@ -170,8 +170,8 @@ def plot_gaps(results: Results, p: Params, *, title: str):
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlim(LEFT, max(ax.get_xlim()[1], 2))
-    ax.set_xlabel("test accuracy, DANTE - the backprop method chosen on validation (points, paired; bar: +- 2 SE)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.set_xlabel("test accuracy, DANTE - the backprop method chosen\non validation (points, paired; bar: +- 2 SE)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
     suptitle(fig, title)
     fit_titles(fig)
     fig.tight_layout()
@@ -188,7 +188,7 @@ def plot_speed(rows: list[dict], p: Params, *, title: str):
     """Claim 2.3 per configuration: the time ratio DANTE / backprop (dot: median of the repeats'
     times; bar: the range of the per-repeat ratios; an arrow: not reached, a lower bound) and
     the per-epoch cost ratio (x); the dashed line is the rule's bound."""
-    fig, ax = _subplots(figsize=(8, 0.42 * len(rows) + 2.4))
+    fig, ax = _subplots(figsize=(5.8, 0.42 * len(rows) + 2.4))
     for y, r in enumerate(rows):
         rep = [x for x in r["ratio per repeat"] if math.isfinite(x)]
         ax.plot([min(rep), max(rep)] if rep else [], [y, y] if rep else [], color=COLORS["DANTE"], lw=3, alpha=0.4)
@@ -208,7 +208,7 @@ def plot_speed(rows: list[dict], p: Params, *, title: str):
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}" if round(v, 6) in (0.5, 2.0, 3.0, 5.0) else ""))
     ax.set_xlabel("ratio (log scale); bar: the range of the repeats' ratios")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     suptitle(fig, title)
     fit_titles(fig)
     fig.tight_layout()

@@ -127,7 +127,7 @@ def plot_distances(results: Results):
         ax.set(xlabel="normalized depth of the layer (0: first, 1: last)", ylabel="distance to the full spectrum", title=title)
         ax.axvspan(1 / 3, 2 / 3, color="0.9", zorder=0)
     handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
     fig.suptitle(f"Which layer's spectrum is most like the full one? (the paper's layer-similarity analysis; {results.spec_data}, grey band: middle third)")
     fit_titles(fig)
     return fig
