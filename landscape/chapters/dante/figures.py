@@ -133,7 +133,7 @@ def comparisons(results: Results, p: Params, depth: int) -> list:
         layers = f"one hidden layer ({p.width} units)" if depth == 1 else f"two hidden layers ({'-'.join(map(str, p.deep_widths))} units)"
         title = (f"{layers.capitalize()}, {DATA_LABEL[name]}, {results.n_fit[name]} training images, mean of {len(p.seeds)} "
                  f"seeds - the paper's {'one-hidden-layer' if depth == 1 else 'multi-layer'} comparison of DANTE with SGD and "
-                 "Adam, at small scale; right: the timed runs of claim 2.3")
+                 "Adam, at small scale; bottom row: the timed runs of claim 2.3")
         figs.append(plot_comparison(results.by_depth[d][name], results.timing[d][name], _targets(results, d, name, p),
                                     horizon=horizon, title=title))
     return figs
