@@ -35,3 +35,30 @@ def built_book(tmp_path_factory):
     )
     assert proc.returncode == 0, "the book build failed:\n" + proc.stdout[-4000:] + proc.stderr[-4000:]
     return out / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A one-node SLURM cluster started for this test session (``tests/slurm_cluster.py``), with
+    ``SLURM_CONF`` pointing at it while it runs; its daemons are stopped by PID at the end. Skipped, with
+    the reason, when slurm-wlm or munge is not installed - a failure under ``LANDSCAPE_REQUIRE_SLURM=1``
+    (set by ``.ci/run``, which installs them)."""
+    import slurm_cluster as sc
+
+    missing = sc.missing_commands()
+    if missing:
+        why = f"SLURM is not installed (no {', '.join(missing)}; apt-get install slurm-wlm munge)"
+        if os.environ.get("LANDSCAPE_REQUIRE_SLURM") == "1":
+            pytest.fail(f"LANDSCAPE_REQUIRE_SLURM=1 but {why}")
+        pytest.skip(why)
+    cluster = sc.start(tmp_path_factory.mktemp("slurm"))
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old

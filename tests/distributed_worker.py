@@ -138,3 +138,25 @@ def launch(names: list[str], world: int = 2, timeout: float = 240.0) -> dict[int
             if p.is_alive():
                 p.kill()
     return got
+
+
+def main_under_launcher(out_dir: str, names: list[str]) -> None:
+    """One rank started by a launcher (``srun -n 2 python tests/distributed_worker.py OUT NAME ...``): rank and
+    world from ``SLURM_PROCID`` / ``SLURM_NTASKS`` (or torchrun's ``RANK`` / ``WORLD_SIZE``), the rendezvous
+    port from ``MASTER_PORT``; the rank's results go to ``OUT/rank<r>.pt``."""
+    rank = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
+    world = int(os.environ.get("SLURM_NTASKS", os.environ.get("WORLD_SIZE", "1")))
+
+    class _File:                                            # _rank_main's queue, writing the bytes to a file
+        def put(self, item):
+            r, data = item
+            with open(os.path.join(out_dir, f"rank{r}.pt"), "wb") as f:
+                f.write(data)
+
+    _rank_main(rank, world, int(os.environ["MASTER_PORT"]), names, _File())
+
+
+if __name__ == "__main__":
+    import sys
+
+    main_under_launcher(sys.argv[1], sys.argv[2:])

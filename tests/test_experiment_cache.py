@@ -213,3 +213,35 @@ def test_an_altered_cache_file_is_recomputed(tmp_path):
     with pytest.raises(CacheError, match="do not match their recorded SHA-256"):
         load_tree(path, key=path.stem)
     assert square(x=2)["n"] == 2 and calls["n"] == 2
+
+
+def _hammer(path: str, value: int, rounds: int) -> int:
+    """Write the same key ``rounds`` times (a worker of the concurrent-writers test); returns the reads that failed."""
+    import numpy as np
+
+    from landscape.experiment.cache import CacheError, load_tree, save_tree
+
+    bad = 0
+    tree = {"a": np.full(200_000, 7.0), "b": [1, 2, 3]}
+    for _ in range(rounds):
+        save_tree(path, tree, key="same-key")
+        try:
+            got = load_tree(path, key="same-key")
+            bad += int(not (got["a"] == 7.0).all() or got["b"] != [1, 2, 3])
+        except (CacheError, FileNotFoundError):
+            bad += 1
+    return bad
+
+
+def test_concurrent_writers_of_one_key_never_leave_a_torn_file(tmp_path):
+    """Four processes (fan-out tasks on a shared cache) write and read the same result 15 times each at once:
+    every read is whole, and no temporary file is left behind."""
+    import concurrent.futures
+    import multiprocessing
+
+    path = tmp_path / "unit" / "same-key.npz"
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=ctx) as pool:
+        bad = list(pool.map(_hammer, [str(path)] * 4, range(4), [15] * 4))
+    assert bad == [0, 0, 0, 0]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["same-key.npz"]

@@ -270,10 +270,50 @@ def test_a_missing_profile_file(root, monkeypatch, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["-p", "profile", "cpu"], "-p profile cpu: the profile is chosen with --profile, not -p"),
     (["-p", "n", "[1, 2"], "-p n '[1, 2': not a YAML value"),
+    (["--slurm-time", "30", "--slurm-gpus", "1"], "--slurm-time, --slurm-gpus: only for --executor slurm"),
+    (["--fan-out", "4"], "--fan-out: only for --executor slurm"),
+    (["--executor", "slurm", "--jobs", "2"], "--jobs: only for --executor local"),
 ])
 def test_options_that_cannot_work_are_refused(root, monkeypatch, capsys, argv, message):
     _forbid_execution(monkeypatch)
     assert message in _error(capsys, ["run", "--profile", "smoke", *argv, "good"])
+
+
+def test_fan_out_without_a_cache_is_refused(root, monkeypatch, capsys):
+    _forbid_execution(monkeypatch)
+    monkeypatch.setenv("LANDSCAPE_CACHE", "off")
+    assert "--fan-out: LANDSCAPE_CACHE is off" in _error(capsys, ["run", "--profile", "smoke", "--executor", "slurm",
+                                                                 "--fan-out", "2", "good"])
+
+
+@pytest.mark.parametrize("flag", ["--jobs", "--slurm-time", "--fan-out"])
+def test_counts_of_zero_are_refused(root, capsys, flag):
+    with pytest.raises(SystemExit) as exc:
+        runner.main(["run", "--profile", "smoke", flag, "0", "good"])
+    assert exc.value.code == 2 and "0 (must be 1 or more)" in capsys.readouterr().err
+
+
+@pytest.mark.chapters
+def test_jobs_run_chapters_at_once_and_publish_as_one_by_one_does(root, capsys):
+    """--jobs 2: both chapters in worker processes at the same time (each notebook records its start and end),
+    the closing table in the chapters' order, the good one published and the bad one not."""
+    for name in ("good", "bad"):
+        nb = nbformat.read(root / "book" / f"{name}.ipynb", as_version=4)
+        nb.cells.insert(2, nbformat.v4.new_code_cell(
+            "import time, pathlib\nt0 = time.time(); time.sleep(3)\n"
+            f"pathlib.Path('{root}/span-{name}').write_text(f'{{t0}} {{time.time()}}')"))
+        nbformat.write(nb, root / "book" / f"{name}.ipynb")
+    before_bad = (root / "book" / "bad.ipynb").read_bytes()
+    code = runner.main(["run", "--profile", "smoke", "--jobs", "2", "--publish", "--out", "runs/j", "good", "bad"])
+    out = capsys.readouterr().out
+    assert code == 1
+    rows = [line.split() for line in out.splitlines() if line.startswith(("good ", "bad "))]
+    assert [(r[0], r[2]) for r in rows[:2]] == [("good", "ok"), ("bad", "failed")]
+    assert "chapter body failed" in out
+    (a0, a1), (b0, b1) = ([float(x) for x in (root / f"span-{n}").read_text().split()] for n in ("good", "bad"))
+    assert a0 < b1 and b0 < a1, "the two chapters did not run at the same time"
+    assert json.loads((root / "book" / "good.ipynb").read_text())["metadata"]["papermill"]["parameters"]["n"] == 2
+    assert (root / "book" / "bad.ipynb").read_bytes() == before_bad
 
 
 def test_a_run_folder_that_cannot_be_made(root, monkeypatch, capsys):

@@ -58,6 +58,7 @@ import yaml
 from ..chapters import CHAPTERS, schema
 from ..training.loop import resolve_device
 from .engine import ENGINE_NAME
+from .jobs import Outcome, StateLine, Task
 from .notebooks import glued, read
 from ..experiment.params import ParameterError
 
@@ -352,70 +353,154 @@ def _failure(exc: BaseException, timeout: int | None) -> tuple[str, bool]:
     return f"{name}: {lines[-1] if lines else ''}", False
 
 
+def execute_chapter(chapter: str, src: str | os.PathLike, dst: Path, parameters: dict[str, Any], root: Path, *,
+                    timeout: int | None, retries: int, kernel: str | None = None,
+                    kernel_dir: Path | None = None) -> Outcome:
+    """Execute the notebook ``src`` (relative to ``root``) with ``parameters`` into ``dst`` with papermill,
+    running it again up to ``retries`` times when its kernel died. Without ``kernel`` it registers a kernel
+    of its own for the call (:func:`ensure_kernel`), as a local worker process or a SLURM job does."""
+    import papermill as pm
+
+    own = kernel is None
+    if own:
+        kernel, kernel_dir = ensure_kernel()
+    src = Path(src)
+    t0 = time.perf_counter()
+    try:
+        for attempt in range(retries + 1):
+            status, error = "ok", ""
+            print(f"[landscape] running {chapter} ({parameters.get('profile', '?')}) -> {dst}" + (f" (retry {attempt})" if attempt else ""),
+                  file=sys.stderr, flush=True)
+            cwd = os.getcwd()
+            progress = cell_progress(chapter, root / src)
+            try:
+                os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
+                pm.execute_notebook(
+                    str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
+                    parameters=parameters, kernel_name=kernel, engine_name=ENGINE_NAME, progress_bar=False,
+                    cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
+                    on_cell_start=progress, ipc_dir=str(kernel_dir),
+                )
+            except KeyboardInterrupt:
+                status, error = "interrupted", "interrupted"
+            except Exception as exc:  # PapermillExecutionError and friends: report, go on
+                error, again = _failure(exc, timeout)
+                status = "failed"
+                if again and attempt < retries:
+                    print(f"[landscape] {chapter}: {error}; running it again", file=sys.stderr, flush=True)
+                    continue
+            finally:
+                os.chdir(cwd)
+                if progress is not None:
+                    progress.finish()
+            if status == "ok" and attempt:
+                error = f"succeeded on retry {attempt} after its kernel died"
+            break
+    finally:
+        if own:
+            _drop_kernel(kernel_dir)
+    return Outcome(status, error, time.perf_counter() - t0)
+
+
+class LocalExecutor:
+    """Chapters on this machine: one after another in this process (``jobs=1``, the cell shown on a terminal),
+    or ``jobs`` at once, each in a spawned worker process with a kernel of its own."""
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = jobs
+
+    def run(self, tasks: Sequence[Task], root: Path, *, timeout: int | None, retries: int):
+        """Yield ``(task, Outcome)`` as each chapter finishes; after an interruption the rest are not started."""
+        if self.jobs <= 1 or len(tasks) <= 1:
+            yield from self._one_by_one(tasks, root, timeout=timeout, retries=retries)
+        else:
+            yield from self._at_once(tasks, root, timeout=timeout, retries=retries)
+
+    def _one_by_one(self, tasks, root, *, timeout, retries):
+        from tqdm import tqdm
+
+        kernel, kernel_dir = ensure_kernel()
+        try:
+            bar = tqdm(list(tasks), desc="chapters", unit="chapter", disable=None, file=sys.stderr)
+            for task in bar:
+                bar.set_postfix_str(task.chapter)
+                yield task, execute_chapter(task.chapter, task.src, task.dst, task.parameters, root, timeout=timeout,
+                                            retries=retries, kernel=kernel, kernel_dir=kernel_dir)
+            bar.close()
+        finally:
+            _drop_kernel(kernel_dir)
+
+    def _at_once(self, tasks, root, *, timeout, retries):
+        import concurrent.futures
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        progress = StateLine(sys.stderr)
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_quiet_worker)
+        futures = {pool.submit(execute_chapter, t.chapter, t.src, t.dst, t.parameters, root, timeout=timeout,
+                               retries=retries): t for t in tasks}
+        done = 0
+        try:
+            pending = set(futures)
+            while pending:
+                finished, pending = concurrent.futures.wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+                for f in finished:
+                    done += 1
+                    try:
+                        outcome = f.result()
+                    except Exception as exc:  # the worker process died
+                        outcome = Outcome("failed", f"the worker process failed: {type(exc).__name__}: {exc}", 0.0)
+                    yield futures[f], outcome
+                running = min(self.jobs, len(pending))
+                progress.show(f"chapters: {len(pending) - running} waiting, {running} running, {done} done")
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            for f in pending:
+                yield futures[f], Outcome("interrupted", "interrupted", 0.0)
+        finally:
+            progress.finish()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _quiet_worker() -> None:
+    """A local worker process: no per-cell line (several chapters share the terminal); Ctrl-C is the parent's."""
+    import signal
+
+    os.environ["LANDSCAPE_PROGRESS"] = "0"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_chapters(params: dict[str, dict[str, Any]], profile: str, root: Path, out_dir: Path, *, publish_to_book: bool = False,
-                 timeout: int | None = DEFAULT_TIMEOUT, retries: int = 1) -> list[Result]:
+                 timeout: int | None = DEFAULT_TIMEOUT, retries: int = 1, executor=None) -> list[Result]:
     """Execute each chapter with its parameters; publish the ones that succeed when asked.
 
     ``timeout`` bounds each cell (seconds; None for no bound): a cell past it fails the
     chapter. A chapter whose kernel died (not one whose code raised) is run again up to
-    ``retries`` times, and the closing table says so.
+    ``retries`` times, and the closing table says so. ``executor`` says where the chapters
+    run - :class:`LocalExecutor` (the default: one after another here) or
+    :class:`~landscape.publishing.slurm.SlurmExecutor` (a SLURM job each); what happens to
+    an executed notebook (the closing table, publishing) is the same for every executor.
+    Results come in the chapters' order.
     """
-    import papermill as pm
-    from tqdm import tqdm
-
-    kernel, kernel_dir = ensure_kernel()
+    executor = executor or LocalExecutor()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = [Task(chapter, CHAPTERS[chapter], out_dir / Path(CHAPTERS[chapter]).name, params[chapter]) for chapter in params]
     results: list[Result] = []
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(list(params), desc="chapters", unit="chapter", disable=None, file=sys.stderr)
-        for chapter in bar:
-            bar.set_postfix_str(chapter)
-            src = Path(CHAPTERS[chapter])
-            dst = out_dir / src.name
-            t0 = time.perf_counter()
-            for attempt in range(retries + 1):
-                status, error = "ok", ""
-                print(f"[landscape] running {chapter} ({profile}) -> {dst}" + (f" (retry {attempt})" if attempt else ""), file=sys.stderr, flush=True)
-                cwd = os.getcwd()
-                progress = cell_progress(chapter, root / src)
-                try:
-                    os.chdir(root)  # relative paths in the notebook's metadata, chapters run from the repo root
-                    pm.execute_notebook(
-                        str(src), str(os.path.relpath(dst, root)) if dst.is_absolute() else str(dst),
-                        parameters=params[chapter], kernel_name=kernel, engine_name=ENGINE_NAME, progress_bar=False,
-                        cwd=str(src.parent), execution_timeout=timeout, report_mode=False,
-                        on_cell_start=progress, ipc_dir=str(kernel_dir),
-                    )
-                except KeyboardInterrupt:
-                    status, error = "interrupted", "interrupted"
-                except Exception as exc:  # PapermillExecutionError and friends: report, go on
-                    error, again = _failure(exc, timeout)
-                    status = "failed"
-                    if again and attempt < retries:
-                        print(f"[landscape] {chapter}: {error}; running it again", file=sys.stderr, flush=True)
-                        continue
-                finally:
-                    os.chdir(cwd)
-                    if progress is not None:
-                        progress.finish()
-                if status == "ok" and attempt:
-                    error = f"succeeded on retry {attempt} after its kernel died"
-                break
-            seconds = time.perf_counter() - t0
-            executed = dst if dst.is_absolute() else root / dst
+    with contextlib.closing(executor.run(tasks, root, timeout=timeout, retries=retries)) as outcomes:
+        for task, outcome in outcomes:
+            executed = task.dst if task.dst.is_absolute() else root / task.dst
             shown = os.path.relpath(executed, root) if executed.is_relative_to(root) else str(executed)
-            res = Result(chapter, profile, status, seconds, _device_of(executed), shown, error)
+            res = Result(task.chapter, profile, outcome.status, outcome.seconds, _device_of(executed), shown, outcome.error)
             results.append(res)
-            if status == "ok" and publish_to_book:
-                with chapter_lock(root, chapter):
-                    publish(executed, root / src)
+            if outcome.status == "ok" and publish_to_book:
+                with chapter_lock(root, task.chapter):
+                    publish(executed, root / task.src)
                 res.published = True
-            if status == "interrupted":
+            if outcome.status == "interrupted":
                 break
-        bar.close()
-    finally:
-        _drop_kernel(kernel_dir)
-    return results
+    order = list(params)
+    return sorted(results, key=lambda r: order.index(r.chapter))
 
 
 def format_table(results: Sequence[Result]) -> str:
@@ -505,6 +590,58 @@ def _nonnegative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = _nonnegative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 (must be 1 or more)")
+    return value
+
+
+#: the default time limit of a SLURM job, in minutes
+SLURM_TIME = 120
+
+
+def _check_executor_options(args) -> None:
+    """Options that only one executor reads, given to the other, and a fan-out without a shared cache:
+    ParameterError naming the option."""
+    slurm_only = {"--slurm-partition": args.slurm_partition, "--slurm-time": args.slurm_time,
+                  "--slurm-gpus": args.slurm_gpus, "--slurm-cpus": args.slurm_cpus, "--fan-out": args.fan_out}
+    given = [name for name, value in slurm_only.items() if value is not None]
+    if args.executor == "local" and given:
+        raise ParameterError(f"{', '.join(given)}: only for --executor slurm (add --executor slurm, or drop them)")
+    if args.executor == "slurm" and args.jobs is not None:
+        raise ParameterError("--jobs: only for --executor local (on SLURM every chapter is a job of its own, all "
+                             "submitted at once; drop --jobs)")
+    if args.executor == "slurm":
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise ParameterError("--executor slurm: submitit is not installed (pip install submitit==1.5.4, "
+                                 "pinned in requirements.txt)") from None
+    if args.fan_out and args.fan_out > 1:
+        from ..experiment.cache import cache_dir
+
+        if cache_dir() is None:
+            raise ParameterError("--fan-out: LANDSCAPE_CACHE is off, and the array tasks share their results "
+                                 "through it (set LANDSCAPE_CACHE to a folder every node sees)")
+
+
+def _executor(args, out: Path, params: dict[str, dict[str, Any]]):
+    """The executor the options ask for (checked by :func:`_check_executor_options`)."""
+    if args.executor == "local":
+        return LocalExecutor(args.jobs or 1)
+    from ..chapters import module
+    from ..experiment.sources import closure
+    from .slurm import SlurmExecutor
+
+    # fan-out shares the units of experiment.parallel.compute: a chapter whose code never reaches it has none
+    packages = {c: module(c).__name__ for c in params if c in CHAPTERS
+                and "landscape.experiment.parallel" in closure(module(c).__name__ + ".experiments")}
+    return SlurmExecutor(out / "slurm", execute_chapter, partition=args.slurm_partition,
+                         time_min=args.slurm_time or SLURM_TIME, gpus=args.slurm_gpus or 0, cpus=args.slurm_cpus,
+                         fan_out=args.fan_out or 0, packages=packages)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m landscape", description="Run the book's chapters.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -517,6 +654,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--timeout", type=_nonnegative, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default {DEFAULT_TIMEOUT}; 0 for none)")
     run.add_argument("--retries", type=_nonnegative, default=1, help="re-runs of a chapter whose kernel died (default 1)")
     run.add_argument("--root", default=".", help="the repository root (holds book/ and profiles/)")
+    run.add_argument("--executor", default="local", choices=("local", "slurm"),
+                     help="where chapters run: here (default) or a SLURM job each, through submitit")
+    run.add_argument("--jobs", type=_positive, default=None, metavar="N", help="local: run N chapters at once (default 1)")
+    slurm = run.add_argument_group("SLURM (--executor slurm)")
+    slurm.add_argument("--slurm-partition", default=None, metavar="P", help="the partition (default: the cluster's)")
+    slurm.add_argument("--slurm-time", type=_positive, default=None, metavar="MIN",
+                       help=f"time limit of each job in minutes (default {SLURM_TIME})")
+    slurm.add_argument("--slurm-gpus", type=_nonnegative, default=None, metavar="N", help="GPUs per job (default 0)")
+    slurm.add_argument("--slurm-cpus", type=_positive, default=None, metavar="N", help="CPUs per job (default: the cluster's)")
+    slurm.add_argument("--fan-out", type=_positive, default=None, metavar="N",
+                       help="first compute each chapter's independent units in rounds of an N-task job array filling "
+                            "the shared LANDSCAPE_CACHE, then execute the notebook against it")
     sub.add_parser("chapters", help="list the chapters and their parameters")
     args = parser.parse_args(argv)
 
@@ -528,6 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.root).resolve()
     chapters = args.chapters or list(CHAPTERS)
     try:
+        _check_executor_options(args)
         params = plan(chapters, args.profile, args.param, root)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -548,7 +698,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminated)
-    results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout or None, retries=args.retries)
+    executor = _executor(args, out, params)
+    results = run_chapters(params, args.profile, root, out, publish_to_book=args.publish, timeout=args.timeout or None,
+                           retries=args.retries, executor=executor)
     print(format_table(results))
     print(format_answers(results, root))
     return 0 if all(r.status == "ok" for r in results) and len(results) == len(params) else 1
