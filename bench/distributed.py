@@ -7,10 +7,11 @@ everything else), not a speed-up claim; on a machine with 2+ GPUs (``--backend n
 
 Usage::
 
-    python bench/distributed.py [--k 8] [--repeats 5] [--backend gloo]
+    python bench/distributed.py [--k 8] [--repeats 5] [--backend gloo] [--out bench/results-distributed.json]
 
 Prints one JSON line: the median seconds per block on 1 process and on 2 ranks, their ratio, and the largest
-difference between the products (relative to their norm).
+difference between the products (relative to their norm); writes it, with where and when it was measured
+(``meta``), to ``--out`` (the toolkit chapter's table: ``landscape.chapters.toolkit.bench.distributed_table``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backend", default="gloo", choices=("gloo", "nccl"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results-distributed.json"),
+                    help="where the JSON goes (default bench/results-distributed.json; '' for none)")
     a = ap.parse_args()
+    t_start, load = time.time(), os.getloadavg()[0]
     torch.set_num_threads(1)
     device = torch.device("cuda:0") if a.backend == "nccl" else torch.device("cpu")
     model, batches = _batches()
@@ -93,9 +97,21 @@ def main() -> None:
         p.join()
     two = max(s for _, s, _ in got)
     diff = max(float(abs(torch.from_numpy(o) - ref.cpu()).max()) for _, _, o in got) / float(ref.norm())
-    print(json.dumps({"k": a.k, "backend": a.backend, "n_params": op.shape[0], "examples": 2048,
-                      "one_process_s": round(one, 4), "two_ranks_s": round(two, 4), "ratio": round(two / one, 3),
-                      "max_rel_difference": diff}))
+    out = {"k": a.k, "backend": a.backend, "n_params": op.shape[0], "examples": 2048,
+           "one_process_s": round(one, 4), "two_ranks_s": round(two, 4), "ratio": round(two / one, 3),
+           "max_rel_difference": diff}
+    print(json.dumps(out))
+    if a.out:
+        import platform
+        import subprocess
+
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent).stdout.strip()
+        out["meta"] = {"command": "python bench/distributed.py " + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d"),
+                       "host_cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                       "torch": torch.__version__, "load_average_start": round(load, 2), "commit": commit,
+                       "seconds": round(time.time() - t_start, 1), "repeats": a.repeats}
+        Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

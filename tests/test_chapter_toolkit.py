@@ -44,3 +44,22 @@ def test_claims_carry_the_declared_thresholds():
 def test_bench_view_without_results_or_peers(tmp_path):
     v = toolkit.bench.view("json", None, device="cpu", path=tmp_path / "absent.json")
     assert v.source == "off" and v.met is None and "skipped" in v.intro[0]
+
+
+def test_the_distributed_bench_table_reads_its_json(tmp_path):
+    import json
+
+    from landscape.chapters.toolkit.bench import distributed_table
+
+    caption, df = distributed_table(tmp_path / "absent.json")
+    assert df is None and "python bench/distributed.py" in caption
+    (tmp_path / "d.json").write_text(json.dumps({
+        "k": 4, "backend": "gloo", "n_params": 269322, "examples": 2048, "one_process_s": 0.5, "two_ranks_s": 0.7,
+        "ratio": 1.4, "max_rel_difference": 3e-9, "meta": {"command": "python bench/distributed.py --k 4",
+                                                           "cpu_count": 2, "load_average_start": 2.5}}))
+    caption, df = distributed_table(tmp_path / "d.json")
+    assert df["processes"].tolist() == ["1 process", "2 gloo ranks"]
+    assert df["examples per process"].tolist() == [2048, 1024]
+    assert df["seconds per block (k = 4, median)"].tolist() == [0.5, 0.7]
+    assert df["time / 1 process"].tolist() == [1.0, 1.4] and df["max rel. difference to 1 process"].iloc[1] == 3e-9
+    assert "269,322 parameters" in caption and "load average 2.5" in caption and "not a speed-up" in caption

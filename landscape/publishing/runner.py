@@ -15,6 +15,13 @@ succeeded replaces its notebook in ``book/`` atomically (a temporary file in
 chapter, so an interrupted run leaves ``book/`` as it was and two runners
 never interleave a publish.
 
+Where chapters execute is the executor's business, and only that: ``--executor local`` (the default) runs
+them one after another in this process, or ``--jobs N`` at once in worker processes (:class:`LocalExecutor`);
+``--executor slurm`` submits a SLURM job per chapter through submitit, optionally after fanning its
+independent units out as job arrays (``--fan-out N``; :mod:`landscape.publishing.slurm`). Every executor runs
+the same :func:`execute_chapter` and hands back an :class:`~landscape.publishing.jobs.Outcome`; the closing
+table and publishing are the same for all. Options of one executor given to the other are errors.
+
 Every problem with the configuration - the profile file, ``-p`` values, the
 run folder - is an ``error: <file or option>: <what> (<how to fix>)`` line
 and exit code 2, before any kernel starts. A cell that runs past ``--timeout``

@@ -21,10 +21,12 @@ from ...experiment.records import REPO_ROOT as _REPO
 from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles
 from .experiments import Results, rebuild
 
-__all__ = ["BENCH_JSON", "View", "view", "bench_results", "bench_provenance", "bench_tables", "bench_hvp_table",
+__all__ = ["BENCH_JSON", "DISTRIBUTED_JSON", "distributed_table", "View", "view", "bench_results", "bench_provenance", "bench_tables", "bench_hvp_table",
            "plot_bench", "peers_available", "live_comparison"]
 
 BENCH_JSON = _REPO / "bench" / "results.json"
+#: ``python bench/distributed.py``: one block of products on 1 process against 2 ranks
+DISTRIBUTED_JSON = _REPO / "bench" / "results-distributed.json"
 
 
 def bench_results(path: str | Path | None = None) -> dict | None:
@@ -36,6 +38,33 @@ def bench_results(path: str | Path | None = None) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def distributed_table(path: str | Path | None = None) -> tuple[str, pd.DataFrame | None]:
+    """``(caption, table)`` of ``bench/results-distributed.json``: the seconds of one block ``op @ V`` on one
+    process and on two ranks, their ratio and the largest difference of the products; the table is None (and
+    the caption says how to make it) when the file is absent or unreadable."""
+    res = bench_results(path if path is not None else DISTRIBUTED_JSON)
+    if res is None:
+        return ("*No `bench/results-distributed.json`: `python bench/distributed.py` measures one block of "
+                "products on one process against two ranks.*", None)
+    m = res.get("meta", {})
+    two = f"2 {res['backend']} ranks"
+    df = pd.DataFrame({"processes": ["1 process", two],
+                       "examples per process": [res["examples"], res["examples"] // 2],
+                       f"seconds per block (k = {res['k']}, median)": [res["one_process_s"], res["two_ranks_s"]],
+                       "time / 1 process": [1.0, res["ratio"]],
+                       "max rel. difference to 1 process": [0.0, res["max_rel_difference"]]})
+    df.attrs["formats"] = {f"seconds per block (k = {res['k']}, median)": "{:.4f}", "time / 1 process": "{:.2f}",
+                           "max rel. difference to 1 process": "{:.1e}"}
+    caption = (f"**Across processes.** One block of {res['k']} Hessian-vector products of the MLP 784-256-256-10 "
+               f"({res['n_params']:,} parameters) over {res['examples']} examples, on one process and split over "
+               f"{two} (one all-reduce per block), by `{m.get('command', 'python bench/distributed.py')}` on "
+               f"{m.get('host_cpu', '?')} ({m.get('cpu_count', '?')} cores, load average {m.get('load_average_start', '?')} "
+               f"at the start, torch {m.get('torch', '?')}), {m.get('date', '?')}, commit `{m.get('commit', '?')}`. "
+               + ("On this CPU two ranks share its cores with everything else: the figure is for honesty, not a "
+                  "speed-up." if res["backend"] == "gloo" else "Each rank on its own GPU: the scaling figure."))
+    return caption, df
 
 
 def bench_provenance(res: dict) -> str:
