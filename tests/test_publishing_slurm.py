@@ -23,8 +23,8 @@ from landscape.publishing.notebooks import glued
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = ["template", "trajectories"]      # trajectories: the cheapest smoke chapter with independent units
-#: glued values that measure the run, not its results
-TIMINGS = {"run-seconds"}
+#: glued values that describe the run (its time, the commit it ran), not its results
+PROVENANCE = {"run-seconds", "run-commit"}
 
 
 def _root(tmp: Path) -> Path:
@@ -72,7 +72,7 @@ def test_the_chapters_run_as_slurm_jobs_and_glue_what_a_local_run_glues(runs, sl
     for chapter in CHAPTERS:
         a, b = glued(local_out / f"{chapter}.ipynb"), glued(slurm_out / f"{chapter}.ipynb")
         assert set(a) == set(b) and len(a) > 10
-        differ = {k for k in a if a[k] != b[k]} - TIMINGS
+        differ = {k for k in a if a[k] != b[k]} - PROVENANCE
         assert not differ, {k: (a[k], b[k]) for k in differ}
         # published from the run folder into the root's book/, as a local --publish does
         assert (runs["root"] / "book" / f"{chapter}.ipynb").read_bytes() == (slurm_out / f"{chapter}.ipynb").read_bytes()
@@ -135,8 +135,10 @@ def test_a_failing_job_and_a_cancelled_job_are_reported_and_not_published(slurm_
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1, out[-3000:] + err[-3000:]
-    assert "template: RuntimeError: planted failure" in out
-    assert f"trajectories: SLURM job {job} (trajectories notebook) ended CANCELLED without a result" in out
+    errors = {ln.split(":", 1)[0]: ln for ln in out.splitlines() if ln.startswith(("template: ", "trajectories: "))}
+    assert "RuntimeError" in errors["template"] and "planted failure" in errors["template"], out
+    assert errors["trajectories"].startswith(f"trajectories: SLURM job {job} (trajectories notebook) ended CANCELLED "
+                                             "without a result"), out
     for c in CHAPTERS:
         assert (root / "book" / f"{c}.ipynb").read_bytes() == before[c], f"{c} was published although it failed"
 
