@@ -64,6 +64,7 @@ def runs(slurm_cluster, tmp_path_factory):
     return {"local": (loc, local / "run"), "slurm": (sl, on / "run"), "root": root, "cache": on / "cache"}
 
 
+@pytest.mark.chapters
 def test_the_chapters_run_as_slurm_jobs_and_glue_what_a_local_run_glues(runs, slurm_cluster):
     loc, local_out = runs["local"]
     sl, slurm_out = runs["slurm"]
@@ -82,6 +83,7 @@ def test_the_chapters_run_as_slurm_jobs_and_glue_what_a_local_run_glues(runs, sl
     assert "slurm jobs: 0 pending, 0 running" in lines[-1] and lines[-1].endswith("done")
 
 
+@pytest.mark.chapters
 def test_fan_out_shares_the_units_among_the_array_tasks(runs):
     """Round 1's two array tasks each computed some of trajectories' units, together every one, once: the
     notebook job found them all in the shared cache. template reaches no units and is not fanned out."""
@@ -112,6 +114,7 @@ def _plant(notebook: Path, source: str) -> None:
     nbformat.write(nb, notebook)
 
 
+@pytest.mark.chapters
 def test_a_failing_job_and_a_cancelled_job_are_reported_and_not_published(slurm_cluster, tmp_path):
     root = _root(tmp_path / "root")
     _plant(root / "book" / "template.ipynb", "raise RuntimeError('planted failure')")
