@@ -24,6 +24,39 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Every chapter once on the smoke profile (a fresh cache) into a temporary run folder, as the
+    runner runs it, with ``tests/figure_probe.py`` in each kernel's IPython startup: it measures
+    every figure the kernel renders. Returns ``(results by chapter, run folder, figure records by
+    chapter)``; ``tests/test_chapters.py`` and ``tests/test_chapter_figures.py`` share it."""
+    import json
+    import shutil
+
+    from landscape.chapters import CHAPTERS
+    from landscape.publishing import runner
+
+    out = tmp_path_factory.mktemp("smoke-run")
+    ipydir = tmp_path_factory.mktemp("ipython")
+    (ipydir / "profile_default" / "startup").mkdir(parents=True)
+    shutil.copy(Path(__file__).with_name("figure_probe.py"), ipydir / "profile_default" / "startup" / "00-figure-probe.py")
+    log = tmp_path_factory.mktemp("figures") / "figures.jsonl"
+    log.write_text("")
+    env = {"LANDSCAPE_CACHE": str(tmp_path_factory.mktemp("smoke-cache")), "IPYTHONDIR": str(ipydir),
+           "LANDSCAPE_FIGURE_LOG": str(log)}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        params = runner.plan(list(CHAPTERS), "smoke", [], REPO)
+        # smoke chapters take seconds: a cell running 5 minutes has stalled (retried once, reported)
+        results = runner.run_chapters(params, "smoke", REPO, out, timeout=300, retries=1)
+    figures: dict[str, list[dict]] = {}
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        figures.setdefault(record.get("chapter"), []).append(record)
+    return {r.chapter: r for r in results}, out, figures
+
+
+@pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """The HTML book built once per test session from the committed notebooks,
     with -W -n --keep-going (warnings are errors). Returns the ``_build/html`` folder."""

@@ -9,66 +9,35 @@ The rule (issue 19, item 1): every text a figure draws shows at least at the bod
 :data:`~landscape.experiment.style.COLUMN_PX` column; an explore state is one PNG no wider
 than the column.
 
-The results come from the results cache as the user has it (``$LANDSCAPE_CACHE`` or
-``~/.cache/landscape``; warm after a smoke run of the chapters), so a second run takes about
-the time of the kernels.
+The chapters run once per test session, in the ``smoke_run`` fixture that tests/test_chapters.py
+shares (conftest.py), with the probe in every kernel.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from landscape.chapters import CHAPTERS
 from landscape.experiment.style import COLUMN_PX, SMALL_PX
-from landscape.publishing import runner
 
 pytestmark = pytest.mark.chapters
 REPO = Path(__file__).resolve().parent.parent
-USER_CACHE = os.environ.get("LANDSCAPE_CACHE")  # read before conftest gives each test a private one
-
-
-class SmokeRuns:
-    """Each chapter run once on the smoke profile, when a test first asks for it (``-k saddles``
-    runs only saddles), with the probe in its kernel; the user's results cache."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.ipydir = tmp / "ipython"
-        (self.ipydir / "profile_default" / "startup").mkdir(parents=True)
-        shutil.copy(Path(__file__).with_name("figure_probe.py"), self.ipydir / "profile_default" / "startup" / "00-figure-probe.py")
-        self.done: dict[str, tuple[list[dict], Path, str | None]] = {}
-
-    def __call__(self, chapter: str) -> tuple[list[dict], Path]:
-        """(the probe's records, the executed notebook) of ``chapter``; fails the test if it did not run."""
-        if chapter not in self.done:
-            self.done[chapter] = self._run(chapter)
-        records, executed, error = self.done[chapter]
-        assert error is None, f"{chapter} did not run: {error}"
-        return records, executed
-
-    def _run(self, chapter: str):
-        log = self.tmp / f"{chapter}.jsonl"
-        log.write_text("")
-        env = {"IPYTHONDIR": str(self.ipydir), "LANDSCAPE_FIGURE_LOG": str(log), "LANDSCAPE_CACHE": USER_CACHE}
-        with pytest.MonkeyPatch.context() as mp:
-            for k, v in env.items():
-                if v is None:
-                    mp.delenv(k, raising=False)
-                else:
-                    mp.setenv(k, v)
-            [res] = runner.run_chapters(runner.plan([chapter], "smoke", [], REPO), "smoke", REPO, self.tmp / "run", timeout=600, retries=1)
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        return records, self.tmp / "run" / Path(CHAPTERS[chapter]).name, None if res.status == "ok" else res.error
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    return SmokeRuns(tmp_path_factory.mktemp("figures"))
+def smoke(smoke_run):
+    """``smoke(chapter) -> (the probe's records, the executed notebook)`` from the one smoke run of
+    the session (conftest.py); fails the test if the chapter did not run."""
+    results, out, figures = smoke_run
+
+    def get(chapter: str):
+        res = results[chapter]
+        assert res.status == "ok", f"{chapter} did not run: {res.error}"
+        return figures.get(chapter, []), out / Path(CHAPTERS[chapter]).name
+
+    return get
 
 
 def _summary(figs):

@@ -1,5 +1,5 @@
-"""Every chapter on the smoke profile through papermill, asserting on its
-glued values; nbval (lax) on the cells tagged deterministic; the HTML build."""
+"""Every chapter on the smoke profile through papermill (the ``smoke_run`` fixture of
+conftest.py), asserting on its glued values; nbval (lax) on the cells tagged deterministic; the HTML build."""
 
 from __future__ import annotations
 
@@ -21,28 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """Run every chapter once on the smoke profile (fresh cache) into a temporary run folder."""
-    out = tmp_path_factory.mktemp("smoke-run")
-    env_cache = tmp_path_factory.mktemp("smoke-cache")
-    old = os.environ.get("LANDSCAPE_CACHE")
-    os.environ["LANDSCAPE_CACHE"] = str(env_cache)
-    try:
-        params = runner.plan(list(CHAPTERS), "smoke", [], REPO)
-        # smoke chapters take seconds: a cell running 5 minutes has stalled (retried once, reported)
-        results = runner.run_chapters(params, "smoke", REPO, out, timeout=300, retries=1)
-    finally:
-        if old is None:
-            os.environ.pop("LANDSCAPE_CACHE", None)
-        else:
-            os.environ["LANDSCAPE_CACHE"] = old
-    return {r.chapter: r for r in results}, out
-
-
 @pytest.mark.parametrize("chapter", list(CHAPTERS))
 def test_chapter_runs_on_smoke_and_glues_sane_values(smoke_run, chapter):
-    results, out = smoke_run
+    results, out, _ = smoke_run
     res = results[chapter]
     nb_path = out / Path(CHAPTERS[chapter]).name
     assert res.status == "ok", f"{chapter} failed: {res.error} (see {nb_path})"
@@ -64,7 +45,7 @@ def test_chapter_runs_on_smoke_and_glues_sane_values(smoke_run, chapter):
 def test_deterministic_cells_give_the_same_output_twice(smoke_run, tmp_path):
     """nbval (lax) re-executes each smoke notebook with an empty cache and
     compares the cells tagged nbval-check-output with the first run's."""
-    _, out = smoke_run
+    _, out, _ = smoke_run
     notebooks = sorted(str(p) for p in out.glob("*.ipynb"))
     assert notebooks
     env = {**os.environ, "LANDSCAPE_CACHE": str(tmp_path / "cache")}
