@@ -7,6 +7,7 @@ to the operator's device, so a given seed gives the same probes on every device.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -14,6 +15,12 @@ import numpy as np
 import torch
 
 Tensor = torch.Tensor
+
+#: a second Gram-Schmidt pass when a vector keeps less than this fraction of its norm (DGKS, ARPACK's 0.717)
+DGKS = 1.0 / math.sqrt(2.0)
+#: device types on which reading a value back costs no host sync, so the second Gram-Schmidt pass can be
+#: made only when needed (elsewhere it is always made: a test per step would be a sync per step)
+HOST_TEST_DEVICES = ("cpu",)
 
 
 def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
@@ -39,7 +46,7 @@ def rademacher(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype,
                device: torch.device | str) -> Tensor:
     """Independent +-1 entries (Rademacher), drawn with ``gen`` on its device."""
     z = torch.randint(0, 2, shape, generator=gen, device=gen.device, dtype=torch.int8)
-    return (z.to(dtype=dtype) * 2 - 1).to(device)
+    return z.to(dtype=dtype).mul_(2).sub_(1).to(device)
 
 
 def gaussian(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype,
@@ -97,3 +104,21 @@ def apply(info: OpInfo, V: Tensor) -> Tensor:
 def sym(A: Tensor) -> Tensor:
     """Symmetric part ``(A + A^T) / 2``."""
     return 0.5 * (A + A.transpose(-1, -2))
+
+
+def reorthogonalize(R: Tensor, basis: Tensor, norms_before: Tensor) -> Tensor:
+    r"""The second classical Gram-Schmidt pass of the rows of ``R`` against ``basis``, when it is needed.
+
+    ``R = w - h^T Q`` is the first pass of ``w`` (rows) against the orthonormal rows ``Q = basis``;
+    ``norms_before`` the row norms of ``w``.  On the CPU the second pass is made only when a row
+    kept less than :math:`\eta` of its norm, :math:`\|r\| < \eta \|w\|` with
+    :math:`\eta = 1/\sqrt 2` -- the criterion of Daniel, Gragg, Kaufman and Stewart (1976) that
+    ARPACK uses: without that cancellation one pass already leaves :math:`r` orthogonal to
+    :math:`Q` to working precision, and the pass costs as much memory traffic as the first.
+    On other devices the test would be a host sync per step, so both passes are always made.
+    """
+    if basis.shape[0] == 0:
+        return R
+    if R.device.type in HOST_TEST_DEVICES and bool((torch.linalg.vector_norm(R, dim=1) >= DGKS * norms_before).all()):
+        return R
+    return torch.addmm(R, R @ basis.T, basis, alpha=-1)

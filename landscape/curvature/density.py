@@ -49,6 +49,7 @@ import torch
 
 from ..validation import check_int
 from ._utils import apply, make_generator, op_info, rademacher
+from ._utils import reorthogonalize as _second_pass
 
 Tensor = torch.Tensor
 
@@ -170,11 +171,17 @@ def spectral_density(op: Any, *, num_probes: int = 10, num_steps: int = 80, seed
             w = apply(info, q.T).T                           # (p, n): H q for every probe
             hvps += p
             alpha = (q * w).sum(1, keepdim=True)
+            if basis is not None:
+                norms = torch.linalg.vector_norm(w, dim=1)
             w = w - alpha * q - beta_prev * q_prev
             if basis is not None:
-                B = basis[:, :i + 1, :]                      # (p, i+1, n)
-                for _ in range(2):
-                    w = w - torch.bmm(torch.bmm(B, w[:, :, None]).transpose(1, 2), B)[:, 0, :]
+                # the three-term step and one full Gram-Schmidt pass project H q on the basis once;
+                # a second pass only where that cancelled most of ||H q|| (DGKS, _utils.reorthogonalize)
+                for r in range(p):
+                    B = basis[r, :i + 1]                     # (i+1, n), contiguous rows
+                    wr = w[r:r + 1]
+                    wr = torch.addmm(wr, wr @ B.T, B, alpha=-1)
+                    w[r:r + 1] = _second_pass(wr, B, norms[r:r + 1])
             beta = torch.linalg.vector_norm(w, dim=1, keepdim=True)
             a_list.append(alpha[:, 0])
             b_list.append(beta[:, 0])

@@ -51,7 +51,12 @@ iteration.  An (almost) invariant subspace (residual block of norm
 replaced by random vectors orthogonal to the basis, so the iteration goes on.
 
 Cost: one HVP per basis vector (``b`` per block step); memory :math:`2 (ncv + b) n`
-numbers.  Single-vector Lanczos (``block_size=1``, the default) needs the fewest
+numbers.  Outside the products a step costs one pass over the basis (``h = Q^T w``, then
+``w - Q h``, both memory-bound matrix-vector products on the basis stored as contiguous rows),
+and a second pass only when the first cancelled most of ``w`` (the DGKS test,
+:func:`~landscape.curvature._utils.reorthogonalize`; on devices where that test would be a host
+sync, always).  A thick restart reuses its rotated basis for the true residuals of the stall
+check, so a restart costs two passes over ``Q`` and ``W``.  Single-vector Lanczos (``block_size=1``, the default) needs the fewest
 HVPs; blocks find repeated eigenvalues and amortize per-call overheads (e.g. the
 per-batch graph rebuild of a multi-batch :class:`HessianOperator`).  On a CUDA
 device convergence is checked every ``check_every`` steps (one host sync each);
@@ -76,7 +81,7 @@ from typing import Any
 import torch
 
 from ..validation import check_choice, check_int
-from ._utils import OpInfo, apply, gaussian, make_generator, op_info, sym
+from ._utils import OpInfo, apply, gaussian, make_generator, op_info, reorthogonalize, sym
 
 Tensor = torch.Tensor
 
@@ -133,30 +138,32 @@ def _order(theta: Tensor, which: str) -> Tensor:
 
 
 def _project_out(X: Tensor, Q: Tensor) -> Tensor:
-    """``(I - Q Q^T) X`` twice (classical Gram-Schmidt, 'twice is enough')."""
-    if Q.shape[1] == 0:
+    """Rows of ``X (I - Q^T Q)`` twice, for orthonormal rows ``Q`` (classical Gram-Schmidt, 'twice is enough')."""
+    if Q.shape[0] == 0:
         return X
-    X = X - Q @ (Q.T @ X)
-    return X - Q @ (Q.T @ X)
+    X = torch.addmm(X, X @ Q.T, Q, alpha=-1)
+    return torch.addmm(X, X @ Q.T, Q, alpha=-1)
 
 
 def _repair_block(R: Tensor, basis: Tensor, gen: torch.Generator, thr: float) -> tuple[Tensor, Tensor]:
-    """Orthonormal ``Qn`` (n, b) orthogonal to ``basis`` with ``R ~= Qn @ C``.
+    """Orthonormal rows ``Qn`` (b, n), orthogonal to the rows of ``basis``, with ``R ~= C^T Qn``.
 
-    Directions of ``R`` with singular value ``<= thr`` are replaced by random
-    vectors orthogonal to everything, so the block always has full rank.
+    ``R`` holds its ``b`` vectors as rows; ``C`` (b, b) is ``Qn R^T``, the coupling
+    of the column form ``R^T = Qn^T C``.  Directions of ``R`` with singular value
+    ``<= thr`` are replaced by random vectors orthogonal to everything, so the block
+    always has full rank.
     """
-    n, b = R.shape
+    b, n = R.shape
     R = _project_out(R, basis)
-    U, s, _ = torch.linalg.svd(R, full_matrices=False)
+    U, s, _ = torch.linalg.svd(R.T, full_matrices=False)
     good = int((s > thr).sum().item())
-    Qn = U[:, :good]
+    Qn = U[:, :good].T
     if good < b:
-        Z = gaussian((n, b - good), gen, R.dtype, R.device)
+        Z = gaussian((n, b - good), gen, R.dtype, R.device).T
         Z = _project_out(_project_out(Z, basis), Qn)
-        Zq, _ = torch.linalg.qr(Z)
-        Qn = torch.cat([Qn, Zq], dim=1)
-    return Qn, Qn.T @ R
+        Zq, _ = torch.linalg.qr(Z.T)
+        Qn = torch.cat([Qn, Zq.T], dim=0)
+    return Qn, Qn @ R.T
 
 
 #: an operator is taken as symmetric when |u.Hv - v.Hu| <= this x sqrt(eps) x (|Hu| |v| + |Hv| |u|):
@@ -258,8 +265,10 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
     check_every = check_int("check_every", check_every, minimum=1)
 
     gen = make_generator(seed)
-    Q = torch.zeros(n, ncv + b, dtype=dtype, device=device)
-    W = torch.zeros(n, ncv, dtype=dtype, device=device)
+    # basis vectors and their products are rows: every step reads and writes contiguous memory
+    # (rows are written before they are read: no zero fill)
+    Q = torch.empty(ncv + b, n, dtype=dtype, device=device)
+    W = torch.empty(ncv, n, dtype=dtype, device=device)
     T = torch.zeros(ncv, ncv, dtype=torch.float64, device=device)
     if v0 is not None:
         if not isinstance(v0, torch.Tensor):
@@ -270,7 +279,7 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         X0 = X0.to(dtype=dtype, device=device)
     else:
         X0 = gaussian((n, b), gen, dtype, device)
-    Q[:, :b], _ = _repair_block(X0, Q[:, :0], gen, 0.0)
+    Q[:b], _ = _repair_block(X0.T, Q[:0], gen, 0.0)
 
     j = 0
     hvps = 0
@@ -287,36 +296,37 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         S_sel = S[:, sel]
         vals = theta[sel]
         Sd = S_sel.to(dtype)
-        Y = Q[:, :j] @ Sd
-        HY = W[:, :j] @ Sd
+        Y = Q[:j].T @ Sd                                     # (n, k), the Ritz vectors as columns
+        HY = W[:j].T @ Sd
         res_abs = torch.linalg.vector_norm((HY - Y * vals.to(dtype)).to(torch.float64), dim=0)
         return vals, Y, res_abs
 
     while True:
         # ---------------------------------------------------------------- one step
-        X = Q[:, j:j + b]
-        WX = apply(info, X)
+        X = Q[j:j + b]                                       # (b, n): the block as rows
+        W[j:j + b] = apply(info, X.T).T
         hvps += b
-        W[:, j:j + b] = WX
-        basis = Q[:, :j + b]
-        h = basis.T @ WX                                     # Q^T H X, exact Rayleigh quotient block
+        WX = W[j:j + b]
+        basis = Q[:j + b]
+        h = basis @ WX.T                                     # Q^T H X, exact Rayleigh quotient block
         if j == b and restarts == 0:                         # symmetry probe, from products already made:
-            W_prev = W[:, :b]                                # Q_0^T (H X) against (H Q_0)^T X
+            W_prev = W[:b]                                   # Q_0^T (H X) against (H Q_0)^T X
             scale = torch.linalg.matrix_norm(W_prev) + torch.linalg.matrix_norm(WX)
-            _check_symmetric(h[:b] - W_prev.T @ X, scale, dtype)
+            _check_symmetric(h[:b] - W_prev @ X.T, scale, dtype)
         h64 = h.to(torch.float64)
         T[:j + b, j:j + b] = h64
         T[j:j + b, :j + b] = h64.T
         T[j:j + b, j:j + b] = sym(h64[j:j + b])
-        R = WX - basis @ h
-        R = R - basis @ (basis.T @ R)                        # second pass (full reorthogonalization)
+        R = torch.addmm(WX, h.T, basis, alpha=-1)            # first Gram-Schmidt pass, fused
+        R = reorthogonalize(R, basis, torch.linalg.vector_norm(WX, dim=1))   # full reorthogonalization
         if b == 1:
             beta = torch.linalg.vector_norm(R)
             Qn = R / beta.clamp_min(tiny)
             Rf = beta.reshape(1, 1)
         else:
-            Qn, Rf = torch.linalg.qr(R)
-        Q[:, j + b:j + 2 * b] = Qn
+            Qc, Rf = torch.linalg.qr(R.T)
+            Qn = Qc.T
+        Q[j + b:j + 2 * b] = Qn
         j += b
         r_last = Rf.to(torch.float64)
         pending.append((j, Rf))
@@ -348,9 +358,9 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
             j_bad, rf_bad = pending[int(bad[0, 0])]
             lost = j - j_bad
             j = j_bad
-            Rblk = Q[:, j:j + b] @ rf_bad
-            Qn, C = _repair_block(Rblk, Q[:, :j], gen, thr)
-            Q[:, j:j + b] = Qn
+            Rblk = rf_bad.T @ Q[j:j + b]                     # rows of Q_+ R_+
+            Qn, C = _repair_block(Rblk, Q[:j], gen, thr)
+            Q[j:j + b] = Qn
             r_last = C.to(torch.float64)
             pending = []
             if lost and (not out_of_budget or j < k):
@@ -364,8 +374,9 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         pending = []
 
         denom = torch.clamp(abs_sel, min=sqrt_eps * scale_h)
+        fin = None
         if bool((bounds_h <= tol_eff * denom).all()) or out_of_budget:
-            vals, Y, res_abs = finish(theta, S, sel)
+            fin = vals, Y, res_abs = finish(theta, S, sel)
             res_h = res_abs.cpu()
             converged = bool((res_h <= tol_eff * denom).all())
             if converged or out_of_budget:
@@ -374,8 +385,22 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
                                    converged=converged, which=which, restarts=restarts, tol=tol_eff)
 
         if j == ncv:
-            # ------------------------------------------------------------ stall check (true residuals)
-            vals, Y, res_abs = finish(theta, S, sel)
+            # ------------------------------------------------------------ thick restart, and the stall check
+            # on the true residuals of the wanted pairs: they are the first k of the kept Ritz vectors
+            # (``keep`` starts with ``sel``), so the restart's products give them at no extra pass
+            p = min(ncv - b, max(k, (ncv + k) // 2))
+            p = ncv - b * math.ceil((ncv - p) / b)
+            keep = _order(theta, which)[:p]
+            Sp = S[:, keep].to(dtype)
+            Qp = Sp.T @ Q[:ncv]                              # (p, n): kept Ritz vectors as rows
+            Wp = Sp.T @ W[:ncv]                              # and their products
+            if fin is None:
+                vals = theta[sel]
+                res_abs = torch.linalg.vector_norm((Wp[:k] - vals.to(dtype)[:, None] * Qp[:k]).to(torch.float64),
+                                                   dim=1)
+                Y = None
+            else:
+                vals, Y, res_abs = fin
             worst = float((res_abs.cpu() / denom).max())
             if worst <= sqrt_eps:                      # near the rounding floor of the products
                 if worst <= 0.5 * best_true:
@@ -384,18 +409,12 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
                     stuck += 1
                 if stuck >= _STALL_PATIENCE:
                     rel = res_abs / vals.abs().clamp_min(torch.finfo(torch.float64).tiny)
+                    Y = Qp[:k].T.contiguous() if Y is None else Y
                     return EigenResult(values=vals.to(dtype), vectors=Y, residuals=rel.to(dtype), hvps=hvps,
                                        converged=False, which=which, restarts=restarts, tol=tol_eff, stalled=True)
-
-        if j == ncv:
-            # ------------------------------------------------------------ thick restart
-            p = min(ncv - b, max(k, (ncv + k) // 2))
-            p = ncv - b * math.ceil((ncv - p) / b)
-            keep = _order(theta, which)[:p]
-            Sp = S[:, keep].to(dtype)
-            Q[:, :p] = Q[:, :ncv] @ Sp
-            W[:, :p] = W[:, :ncv] @ Sp
-            Q[:, p:p + b] = Q[:, ncv:ncv + b].clone()
+            Q[:p] = Qp
+            W[:p] = Wp
+            Q[p:p + b] = Q[ncv:ncv + b].clone()
             T.zero_()
             T[:p, :p] = torch.diag(theta[keep])
             j = p

@@ -90,13 +90,25 @@ def draw_probes(n: int, m: int, gen: torch.Generator, dtype: torch.dtype, device
 
 
 def _apply_blocks(info: OpInfo, X: Tensor, block_size: int) -> Tensor:
-    if X.shape[1] == 0:
-        return torch.zeros_like(X)
-    return torch.cat([apply(info, X[:, i:i + block_size]) for i in range(0, X.shape[1], block_size)], dim=1)
+    """``op @ X`` in blocks of ``block_size`` columns, written into one column-major result
+    (no concatenation; column-major is what LAPACK's QR and the operator's column reads want)."""
+    out = torch.empty(X.shape[1], X.shape[0], dtype=info.dtype, device=info.device).T
+    for i in range(0, X.shape[1], block_size):
+        out[:, i:i + block_size] = apply(info, X[:, i:i + block_size])
+    return out
+
+
+def _quadratic_forms(X: Tensor, HX: Tensor) -> Tensor:
+    """``x_i^T (H x_i)`` per column, accumulated in float64 (no float64 copies of the blocks)."""
+    return (X * HX).sum(0, dtype=torch.float64)
 
 
 def estimate_from_probes(info: OpInfo, S: Tensor, G: Tensor, block_size: int = 32) -> tuple[Tensor, Tensor, int]:
     r"""The two parts of a Hutch++ estimate with given probes (Hutchinson if ``S`` has no columns).
+
+    With :math:`Q` an orthonormal basis of :math:`\operatorname{range}(HS)` (Householder QR) and
+    :math:`P = I - QQ^\top`, the estimate is
+    :math:`\operatorname{tr}(Q^\top HQ) + \frac1g \sum_i g_i^\top P H P g_i`.
 
     Returns:
         ``(lowrank, samples, hvps)``: :math:`\operatorname{tr}(Q^\top HQ)` (0-dim tensor), the
@@ -109,14 +121,13 @@ def estimate_from_probes(info: OpInfo, S: Tensor, G: Tensor, block_size: int = 3
         Qb, _ = torch.linalg.qr(HS)
         HQ = _apply_blocks(info, Qb, block_size)
         hvps += S.shape[1] + Qb.shape[1]
-        lowrank = (Qb.to(torch.float64) * HQ.to(torch.float64)).sum()
-        G = G - Qb @ (Qb.T @ G)
+        lowrank = _quadratic_forms(Qb, HQ).sum()
+        Gt = G.T                                             # rows: P g_i = g_i - Q (Q^T g_i), one fused pass
+        G = torch.addmm(Gt, Gt @ Qb, Qb.T, alpha=-1).T       # column-major again
     else:
         lowrank = torch.zeros((), dtype=torch.float64, device=G.device)
-    samples = []
-    for i in range(0, G.shape[1], block_size):
-        Gi = G[:, i:i + block_size]
-        samples.append((Gi.to(torch.float64) * apply(info, Gi).to(torch.float64)).sum(0))
+    samples = [_quadratic_forms(G[:, i:i + block_size], apply(info, G[:, i:i + block_size]))
+               for i in range(0, G.shape[1], block_size)]
     samples_t = torch.cat(samples) if samples else torch.zeros(0, dtype=torch.float64, device=G.device)
     return lowrank, samples_t, hvps
 
