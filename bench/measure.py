@@ -45,6 +45,28 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
+class TimedOperator:
+    """An operator's products, timed: ``seconds`` is the wall time spent inside ``op @ V``.
+
+    Wraps anything with ``shape``/``dtype``/``device`` and ``@``; the estimators see a plain
+    operator.  The time of an estimator minus ``seconds`` is what it spends outside its products.
+    """
+
+    def __init__(self, op):
+        self.op, self.seconds, self.calls = op, 0.0, 0
+        self.shape, self.dtype, self.device = op.shape, op.dtype, op.device
+
+    def __matmul__(self, V):
+        t0 = time.perf_counter()
+        out = self.op @ V
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return out
+
+    def release(self) -> None:
+        self.op.release()
+
+
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, *, warmup: int = 1) -> dict[str, dict]:
     """Median wall time of each function, measured round-robin.
 

@@ -63,6 +63,28 @@ def train_sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int,
             "loss_before": before, "loss_after": after, "train_acc": acc}
 
 
+def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, *, epochs: int,
+              batch_size: int, seed: int = 0) -> list[float]:
+    """Plain PyTorch training with ``landscape.training.fit``'s shuffles (``seed * 100003 + epoch``) and
+    nothing else: zero_grad, forward, loss, backward, step; the mean loss of each epoch."""
+    model.train()
+    means = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for epoch in range(1, epochs + 1):
+            perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+            losses = []
+            for start in range(0, x.shape[0], batch_size):
+                idx = perm[start:start + batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+            means.append(torch.stack(losses).double().mean().item())
+    return means
+
+
 def images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     ds = data.load("mnist10k", n_train=n, seed=0)
     return ds.train

@@ -26,7 +26,12 @@ measures, side by side in one run:
    shown beside it): time and peak memory (torch's CPU allocations seen by the
    profiler);
 7. spectral density: PyHessian's ``density()`` (fails on current torch: caught and
-   shown), our SLQ against hessian-eigenthings' at the same budget.
+   shown), our SLQ against hessian-eigenthings' at the same budget;
+8. for our Lanczos (top-1/5/10), SLQ and Hutch++: the time spent outside the products
+   against the time in them (``measure.TimedOperator``), the top-5 time against ARPACK's
+   on our operator, and our HVPs against those before issue 21 (``HVPS_BEFORE``);
+9. the training loop: ``landscape.training.fit`` against a bare PyTorch loop (LeNet,
+   batch 256, 28x28, the same shuffles), per-step time and bit-identical results.
 
 Every target is printed as measured / target / met, and the whole table is written
 to ``bench/results.json`` with the machine, torch version and date.  Timings are
@@ -68,13 +73,20 @@ import measure  # noqa: E402
 import peers  # noqa: E402
 import problems  # noqa: E402
 
+from landscape import models  # noqa: E402
 from landscape.curvature import (HessianOperator, eigenvalues, hessian_trace_penalty, layerwise,  # noqa: E402
                                  spectral_density, trace)
+from landscape.training.loop import fit  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results.json"
 #: "a trained network" for the trace target: full-set training loss below this (declared before any run);
 #: the trace is also measured early in training, shown beside the targets but not one of them
 TRAINED_LOSS = 0.01
+#: our Lanczos' HVPs (medians) before issue 21, in the run of commit a7d5ef9 (bench/results.json of 33f99ac):
+#: the "no worse than today" targets of the issue
+HVPS_BEFORE = {("mlp", 1): 9, ("mlp", 5): 20, ("mlp", 10): 33, ("cnn", 1): 11, ("cnn", 5): 20, ("cnn", 10): 28}
+#: time outside the products, as a fraction of the time in them (issue 21, items 1 and 2)
+OUTSIDE_MAX = 0.10
 
 
 def log(msg: str) -> None:
@@ -195,10 +207,31 @@ class Bench:
 
     # -- 3. top-k at equal accuracy ------------------------------------------------------
     def ours_top(self, p, k, seed, tol):
-        op = HessianOperator(p.model, p.loss_fn, p.batch)
+        op = measure.TimedOperator(HessianOperator(p.model, p.loss_fn, p.batch))
         res, sec = measure.timed(lambda: eigenvalues(op, k=k, tol=tol, seed=seed))
         op.release()
-        return {"values": res.values.tolist(), "hvps": res.hvps, "seconds": sec, "converged": res.converged}
+        return {"values": res.values.tolist(), "hvps": res.hvps, "seconds": sec, "converged": res.converged,
+                "product_seconds": op.seconds}
+
+    def outside_target(self, problem, what, runs, *, info=False) -> float:
+        """Median over ``runs`` of (wall time - time in products) / time in products, as a target."""
+        ratio = med([(r["seconds"] - r["product_seconds"]) / r["product_seconds"] for r in runs])
+        prod = med([r["product_seconds"] for r in runs])
+        self.target(problem, f"{what}: time outside products / time in them", ratio, "<=", OUTSIDE_MAX,
+                    detail=f"median of {len(runs)} run(s); {prod:.2f} s in products, {med([r['hvps'] for r in runs]):.0f} "
+                           "HVPs", info=info)
+        return ratio
+
+    def lanczos_targets(self, p, k, r_ours, ours, arpack=None) -> None:
+        r_ours["outside_vs_products"] = self.outside_target(p.name, f"top-{k} Lanczos", ours)
+        before = HVPS_BEFORE.get((p.name, k))
+        if before is not None:
+            self.target(p.name, f"top-{k}: our HVPs / before issue 21", r_ours["hvps"] / before, "<=", 1.0,
+                        detail=f"{r_ours['hvps']:.0f} HVPs now, {before} before")
+        if arpack is not None:
+            self.target(p.name, f"top-{k}: our time / ARPACK's on our operator", r_ours["seconds"] / arpack["seconds"],
+                        "<=", 0.8, unit="x", detail=f"HVPs {r_ours['hvps']:.0f} vs ARPACK's {arpack['hvps']:.0f}; "
+                                                    f"{r_ours['seconds']:.2f} s vs {arpack['seconds']:.2f} s")
 
     def top_k(self, p, k: int, ref: list[float], *, pyhessian: bool, peers_own: bool) -> dict:
         a = self.args
@@ -240,6 +273,7 @@ class Bench:
             arp.append(peers.arpack_top(w, k=k, tol=acc, seed=s))
             op.release()
         out["arpack_ours"] = self.row(p.name, f"top-{k}", "ARPACK (scipy eigsh, tol = acc)", "ours", arp, ref)
+        self.lanczos_targets(p, k, r_ours, ours, out["arpack_ours"] if k == 5 else None)
         if avail["curvlinops"] and peers_own:
             cl = peers.curvlinops_operator(p.model, p.loss_fn, p.batch)
             w = peers.scipy_from_torch(lambda X: cl @ X, p.n_params, torch.float32)
@@ -304,6 +338,7 @@ class Bench:
                                                                                                        seed=0)], ref)
         op.release()
         self.target(p.name, "top-10: HVPs", r["hvps"], "<=", 150, detail=f"relative error {r['rel_err']:.1e}")
+        self.lanczos_targets(p, 10, r, ours)
         return {"ours": r, "arpack_ours": arp}
 
     # -- 4. trace -------------------------------------------------------------------------
@@ -360,11 +395,16 @@ class Bench:
         for method in ("hutch++", "hutchinson"):
             runs = []
             for s in range(a.trace_seeds):
-                op = HessianOperator(p.model, p.loss_fn, p.batch)
+                op = measure.TimedOperator(HessianOperator(p.model, p.loss_fn, p.batch))
                 r, sec = measure.timed(lambda: trace(op, num_matvecs=a.trace_matvecs, method=method, seed=s))
                 op.release()
-                runs.append({"value": r.value, "stderr": r.stderr, "hvps": r.hvps, "seconds": sec})
+                runs.append({"value": r.value, "stderr": r.stderr, "hvps": r.hvps, "seconds": sec,
+                             "product_seconds": op.seconds})
             res[method] = err_of(runs)
+            if method == "hutch++":
+                out["hutchpp_outside_vs_products"] = self.outside_target(
+                    p.name, f"trace, Hutch++ at {a.trace_matvecs} HVPs ({p.info['steps']} SGD steps)", runs,
+                    info=not with_peers)
             self.row(p.name, "trace" if with_peers else f"trace@{p.info['steps']}", f"landscape {method}", "ours", runs,
                      note=f"rms rel.err {rms([r['rel_err'] for r in runs]):.3f}, mean stderr/|tr| "
                           f"{np.mean([r['stderr'] for r in runs]) / abs(truth):.3f}")
@@ -516,12 +556,19 @@ class Bench:
             out["pyhessian_density"] = peers.pyhessian_density(p.model, p.loss_fn, p.batch)
             log(f"  PyHessian density(): {'ran' if out['pyhessian_density']['ok'] else 'FAILED'}"
                 f" {out['pyhessian_density']['error'] or ''}")
-        op = HessianOperator(p.model, p.loss_fn, p.batch)
-        r, sec = measure.timed(lambda: spectral_density(op, num_probes=a.slq_probes, num_steps=a.slq_steps, seed=0))
-        op.release()
-        self.row(p.name, "density", f"landscape SLQ ({a.slq_probes} probes x {a.slq_steps} steps)", "ours",
-                 [{"hvps": r.hvps, "seconds": sec}], note=f"support [{r.support[0]:.3g}, {r.support[1]:.3g}]")
-        out["ours"] = {"hvps": r.hvps, "seconds": sec, "support": list(r.support)}
+        runs = []
+        for s in range(a.repeats):
+            op = measure.TimedOperator(HessianOperator(p.model, p.loss_fn, p.batch))
+            r, sec = measure.timed(lambda: spectral_density(op, num_probes=a.slq_probes, num_steps=a.slq_steps,
+                                                            seed=s))
+            op.release()
+            runs.append({"hvps": r.hvps, "seconds": sec, "product_seconds": op.seconds, "support": list(r.support)})
+        self.row(p.name, "density", f"landscape SLQ ({a.slq_probes} probes x {a.slq_steps} steps)", "ours", runs,
+                 note=f"support [{runs[0]['support'][0]:.3g}, {runs[0]['support'][1]:.3g}] (seed 0)")
+        out["ours"] = {"hvps": med([r["hvps"] for r in runs]), "seconds": med([r["seconds"] for r in runs]),
+                       "support": runs[0]["support"], "runs": runs}
+        out["ours"]["outside_vs_products"] = self.outside_target(
+            p.name, f"density, SLQ {a.slq_probes} probes x {a.slq_steps} steps", runs)
         if peers.available()["hessian_eigenthings"]:
             op = HessianOperator(p.model, p.loss_fn, p.batch)
             e = peers.eigenthings_slq(peers.eigenthings_wrap(op), num_runs=a.slq_probes, steps=a.slq_steps, seed=0)
@@ -530,6 +577,53 @@ class Bench:
                      note=f"support [{e['support'][0]:.3g}, {e['support'][1]:.3g}]")
             out["eigenthings"] = e
         return out
+
+    # -- 9. training loop ---------------------------------------------------------------------
+    def fit_section(self) -> dict:
+        """``landscape.training.fit`` against a bare PyTorch loop on the same LeNet, batch, data and shuffles.
+
+        Both train ``fit_epochs`` epochs over ``fit_images`` MNIST-10k images (28x28, batch ``fit_batch``,
+        SGD with momentum), interleaved round-robin; ``fit`` without evaluations (``eval_train=False``, no
+        test set, no epoch-0 record), so both make the same steps and the ratio of wall times is fit's own
+        cost per step.  Losses and final weights are compared bit for bit.
+        """
+        a = self.args
+        log(f"[cnn] 9. training loop: fit vs a bare PyTorch loop (LeNet, batch {a.fit_batch}, {a.fit_images} images "
+            f"of 28x28, {a.fit_epochs} epoch(s))")
+        x, y = problems.images(a.fit_images)
+        steps = a.fit_epochs * math.ceil(x.shape[0] / a.fit_batch)
+        outcome = {}
+
+        def setup():
+            model = models.build("lenet5", input_size=28, seed=0)
+            return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def with_fit():
+            model, opt = setup()
+            h = fit(model, (x, y), epochs=a.fit_epochs, optimizer=opt, batch_size=a.fit_batch, seed=0, device="cpu",
+                    eval_train=False, eval_at_start=False, progress=False)
+            outcome["fit"] = (h["train_loss"], model)
+
+        def bare():
+            model, opt = setup()
+            outcome["bare"] = (problems.bare_loop(model, x, y, opt, epochs=a.fit_epochs, batch_size=a.fit_batch,
+                                                  seed=0), model)
+
+        times = measure.interleaved({"fit": with_fit, "bare": bare}, a.fit_repeats)
+        same_losses = outcome["fit"][0] == outcome["bare"][0]
+        same_weights = all(torch.equal(u, v) for u, v in zip(outcome["fit"][1].state_dict().values(),
+                                                             outcome["bare"][1].state_dict().values()))
+        t_fit, t_bare = times["fit"]["median"], times["bare"]["median"]
+        log(f"  fit {t_fit / steps * 1e3:.1f} ms/step, bare loop {t_bare / steps * 1e3:.1f} ms/step ({steps} steps a run, "
+            f"medians of {a.fit_repeats}); losses identical: {same_losses}, final weights identical: {same_weights}")
+        self.target("cnn", f"training step: fit / bare PyTorch loop (LeNet, batch {a.fit_batch}, 28x28)", t_fit / t_bare,
+                    "<=", 1.05, unit="x", detail=f"{t_fit / steps * 1e3:.1f} vs {t_bare / steps * 1e3:.1f} ms/step; "
+                                                f"losses and final weights bit-identical: {same_losses and same_weights}")
+        return {"images": a.fit_images, "batch": a.fit_batch, "epochs": a.fit_epochs, "steps": steps,
+                "seconds": {k: t["median"] for k, t in times.items()},
+                "ms_per_step": {k: 1e3 * t["median"] / steps for k, t in times.items()},
+                "times": {k: t["times"] for k, t in times.items()}, "ratio": t_fit / t_bare,
+                "identical_losses": same_losses, "identical_weights": same_weights}
 
     # -- driver -------------------------------------------------------------------------------
     def run_problem(self, p: problems.Problem, *, full: bool) -> None:
@@ -556,6 +650,8 @@ class Bench:
         d["penalty_step"] = self.penalty_section(p)
         if p.name == "mlp":
             d["density"] = self.density_section(p)
+        if p.name == "cnn":
+            d["training_loop"] = self.fit_section()
 
 
 def rms(xs) -> float:
@@ -614,6 +710,8 @@ def main(argv=None) -> int:
     a.lanczos_steps = [5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150]
     a.step_batch = 256
     a.slq_probes, a.slq_steps = 2, 30
+    a.fit_images, a.fit_batch, a.fit_epochs = 4096, 256, 1
+    a.fit_repeats = 3 if a.quick else 7
     torch.set_num_threads(a.threads)
     for msg in (".*create_graph=True will create a reference cycle.*", ".*Full backward hook is firing.*",
                 ".*torch.jit.script.*"):

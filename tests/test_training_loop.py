@@ -112,3 +112,37 @@ def test_bad_arguments(digits):
         fit(model, digits.train, epochs=-1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="needs an optimizer"):
         fit(model, digits.train, epochs=1)
+
+
+def test_fit_is_a_bare_loop_exactly():
+    """fit adds nothing to the arithmetic: its history and final weights equal, bit for bit, those of a
+    plain PyTorch loop with the same shuffles (float64, a last partial batch, momentum)."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(70, 6, generator=g, dtype=torch.float64), torch.randint(0, 3, (70,), generator=g)
+    epochs, bs, seed = 3, 16, 5
+
+    def make():
+        model = models.build("mlp", in_features=6, widths=[5], out_features=3, seed=1, dtype=torch.float64)
+        return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    model, opt = make()
+    h = fit(model, (x, y), epochs=epochs, optimizer=opt, batch_size=bs, seed=seed, device="cpu",
+            eval_train=False, eval_at_start=False, progress=False)
+    bare, opt = make()
+    bare.train()
+    means, steps = [], 0
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(70, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        losses = []
+        for start in range(0, 70, bs):
+            idx = perm[start:start + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(bare(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            steps += 1
+        means.append(torch.stack(losses).mean().item())
+    assert h["train_loss"] == means
+    assert h["step"][-1] == steps == 3 * 5
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), bare.state_dict().values()))
