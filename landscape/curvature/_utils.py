@@ -113,8 +113,9 @@ def reorthogonalize(R: Tensor, basis: Tensor, norms_before: Tensor) -> Tensor:
     ``norms_before`` the row norms of ``w``.  On the CPU the second pass is made only when a row
     kept less than :math:`\eta` of its norm, :math:`\|r\| < \eta \|w\|` with
     :math:`\eta = 1/\sqrt 2` -- the criterion of Daniel, Gragg, Kaufman and Stewart (1976) that
-    ARPACK uses: without that cancellation one pass already leaves :math:`r` orthogonal to
-    :math:`Q` to working precision, and the pass costs as much memory traffic as the first.
+    ARPACK uses: without that cancellation one pass leaves :math:`r` as orthogonal to :math:`Q`
+    as the basis itself is (to a small multiple of the rounding), and the pass costs as much
+    memory traffic as the first.
     On other devices the test would be a host sync per step, so both passes are always made.
     """
     if basis.shape[0] == 0:

@@ -171,12 +171,12 @@ def spectral_density(op: Any, *, num_probes: int = 10, num_steps: int = 80, seed
             w = apply(info, q.T).T                           # (p, n): H q for every probe
             hvps += p
             alpha = (q * w).sum(1, keepdim=True)
-            if basis is not None:
-                norms = torch.linalg.vector_norm(w, dim=1)
             w = w - alpha * q - beta_prev * q_prev
             if basis is not None:
-                # the three-term step and one full Gram-Schmidt pass project H q on the basis once;
-                # a second pass only where that cancelled most of ||H q|| (DGKS, _utils.reorthogonalize)
+                # the three-term step carries the cancellation; then one full Gram-Schmidt pass, which only
+                # removes rounding-sized components, and a second where it cancelled too (DGKS,
+                # _utils.reorthogonalize)
+                norms = torch.linalg.vector_norm(w, dim=1)
                 for r in range(p):
                     B = basis[r, :i + 1]                     # (i+1, n), contiguous rows
                     wr = w[r:r + 1]

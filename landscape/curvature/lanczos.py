@@ -51,13 +51,14 @@ iteration.  An (almost) invariant subspace (residual block of norm
 replaced by random vectors orthogonal to the basis, so the iteration goes on.
 
 Cost: one HVP per basis vector (``b`` per block step); memory :math:`2 (ncv + b) n`
-numbers.  Outside the products a step costs one pass over the basis (``h = Q^T w``, then
-``w - Q h``, both memory-bound matrix-vector products on the basis stored as contiguous rows),
-and a second pass only when the first cancelled most of ``w`` (the DGKS test,
-:func:`~landscape.curvature._utils.reorthogonalize`; on devices where that test would be a host
-sync, always).  A thick restart reuses its rotated basis for the true residuals of the stall
-check, so a restart costs two passes over ``Q`` and ``W``.  Single-vector Lanczos (``block_size=1``, the default) needs the fewest
-HVPs; blocks find repeated eigenvalues and amortize per-call overheads (e.g. the
+numbers.  Outside the products a step costs the three-term step (against the last two blocks)
+and one pass over the basis (``c = Q^T w``, then ``w - Q c``, both memory-bound matrix-vector
+products on the basis stored as contiguous rows); the Rayleigh block ``Q^T H X`` is the sum of
+the two projections.  A second pass is made only when the full one cancelled most of ``w`` (the
+DGKS test, :func:`~landscape.curvature._utils.reorthogonalize`: after a restart, whose Ritz
+vectors all couple to the next one; on devices where that test would be a host sync, always).  A thick restart reuses its rotated basis for the true residuals of the stall
+check, so a restart costs two passes over ``Q`` and ``W``.  Single-vector Lanczos
+(``block_size=1``, the default) needs the fewest HVPs; blocks find repeated eigenvalues and amortize per-call overheads (e.g. the
 per-batch graph rebuild of a multi-batch :class:`HessianOperator`).  On a CUDA
 device convergence is checked every ``check_every`` steps (one host sync each);
 nothing inside a step synchronizes.
@@ -100,7 +101,8 @@ class EigenResult:
     Attributes:
         values: ``(k,)`` eigenvalue estimates: descending for ``"largest"``,
             ascending for ``"smallest"``, by descending magnitude for ``"magnitude"``.
-        vectors: ``(n, k)`` orthonormal Ritz vectors, column ``i`` for ``values[i]``.
+        vectors: ``(n, k)`` orthonormal Ritz vectors, column ``i`` for ``values[i]`` (a transposed
+            view of the ``(k, n)`` rows they are computed as).
         residuals: ``(k,)`` true relative residuals ``||H v - lambda v|| / |lambda|``.
         hvps: operator columns applied by this call.
         converged: every pair met the tolerance (see module docs).
@@ -296,10 +298,10 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         S_sel = S[:, sel]
         vals = theta[sel]
         Sd = S_sel.to(dtype)
-        Y = Q[:j].T @ Sd                                     # (n, k), the Ritz vectors as columns
-        HY = W[:j].T @ Sd
-        res_abs = torch.linalg.vector_norm((HY - Y * vals.to(dtype)).to(torch.float64), dim=0)
-        return vals, Y, res_abs
+        Yr = Sd.T @ Q[:j]                                    # (k, n): the Ritz vectors as rows (a GEMM on
+        HYr = Sd.T @ W[:j]                                   # the row storage, several times faster than Q^T S)
+        res_abs = torch.linalg.vector_norm((HYr - vals.to(dtype)[:, None] * Yr).to(torch.float64), dim=1)
+        return vals, Yr.T, res_abs
 
     while True:
         # ---------------------------------------------------------------- one step
@@ -308,7 +310,18 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         hvps += b
         WX = W[j:j + b]
         basis = Q[:j + b]
-        h = basis @ WX.T                                     # Q^T H X, exact Rayleigh quotient block
+        # Gram-Schmidt: first against the last two blocks (the three-term step, which carries the large
+        # coefficients and the cancellation), then one pass against the whole basis, which now removes
+        # only rounding-sized components, and a second one only if that pass cancelled too (DGKS)
+        lo = max(0, j - b)
+        local = Q[lo:j + b]
+        h_loc = local @ WX.T
+        R = torch.addmm(WX, h_loc.T, local, alpha=-1)
+        norms = torch.linalg.vector_norm(R, dim=1)
+        h = basis @ R.T
+        R = torch.addmm(R, h.T, basis, alpha=-1)
+        R = reorthogonalize(R, basis, norms)
+        h[lo:j + b] += h_loc                                 # Q^T H X, the exact Rayleigh quotient block
         if j == b and restarts == 0:                         # symmetry probe, from products already made:
             W_prev = W[:b]                                   # Q_0^T (H X) against (H Q_0)^T X
             scale = torch.linalg.matrix_norm(W_prev) + torch.linalg.matrix_norm(WX)
@@ -317,16 +330,13 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
         T[:j + b, j:j + b] = h64
         T[j:j + b, :j + b] = h64.T
         T[j:j + b, j:j + b] = sym(h64[j:j + b])
-        R = torch.addmm(WX, h.T, basis, alpha=-1)            # first Gram-Schmidt pass, fused
-        R = reorthogonalize(R, basis, torch.linalg.vector_norm(WX, dim=1))   # full reorthogonalization
         if b == 1:
             beta = torch.linalg.vector_norm(R)
-            Qn = R / beta.clamp_min(tiny)
+            torch.div(R, beta.clamp_min(tiny), out=Q[j + 1:j + 2])
             Rf = beta.reshape(1, 1)
         else:
             Qc, Rf = torch.linalg.qr(R.T)
-            Qn = Qc.T
-        Q[j + b:j + 2 * b] = Qn
+            Q[j + b:j + 2 * b] = Qc.T
         j += b
         r_last = Rf.to(torch.float64)
         pending.append((j, Rf))
@@ -409,7 +419,7 @@ def eigenvalues(op: Any, k: int = 1, *, which: str = "largest", tol: float = 1e-
                     stuck += 1
                 if stuck >= _STALL_PATIENCE:
                     rel = res_abs / vals.abs().clamp_min(torch.finfo(torch.float64).tiny)
-                    Y = Qp[:k].T.contiguous() if Y is None else Y
+                    Y = Qp[:k].T if Y is None else Y
                     return EigenResult(values=vals.to(dtype), vectors=Y, residuals=rel.to(dtype), hvps=hvps,
                                        converged=False, which=which, restarts=restarts, tol=tol_eff, stalled=True)
             Q[:p] = Qp
