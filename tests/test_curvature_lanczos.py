@@ -208,3 +208,25 @@ def test_host_syncs_only_at_checks(monkeypatch):
     counter.calls = 0
     trace(op, num_matvecs=90)
     assert counter.calls == small
+
+
+def test_second_gram_schmidt_pass_on_demand_equals_always(monkeypatch):
+    """The CPU path (a second Gram-Schmidt pass only on the DGKS test) and the path of devices where that
+    test would sync (always two passes) give the same eigenpairs and densities, both exact."""
+    from landscape.curvature import _utils, spectral_density
+
+    case, H, ev = medium()
+    op = HessianOperator(case.model, case.loss_fn, case.batch)
+    runs = {}
+    for name, devices in (("on demand", ("cpu",)), ("always", ())):
+        monkeypatch.setattr(_utils, "HOST_TEST_DEVICES", devices)
+        runs[name] = (eigenvalues(op, k=6, tol=1e-10, ncv=16, seed=2),           # restarts: the second pass is due
+                      spectral_density(op, num_probes=2, num_steps=30, seed=0))
+    (a, da), (b, db) = runs["on demand"], runs["always"]
+    assert a.converged and b.converged and a.restarts > 0 and a.hvps == b.hvps
+    want = ev.flip(0)[:6]
+    assert torch.allclose(a.values, want, rtol=1e-10) and torch.allclose(b.values, want, rtol=1e-10)
+    assert (true_residuals(H, a.values, a.vectors) <= 1e-10 * 1.0001).all()
+    assert torch.allclose(a.vectors.T @ a.vectors, torch.eye(6, dtype=DT), atol=1e-12)
+    assert torch.allclose(da.nodes, db.nodes, rtol=1e-9, atol=1e-12)
+    assert torch.allclose(da.weights, db.weights, atol=1e-10)

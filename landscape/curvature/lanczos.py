@@ -50,18 +50,19 @@ iteration.  An (almost) invariant subspace (residual block of norm
 :math:`\le 10\varepsilon\|T\|`) is detected at the next check and the next block is
 replaced by random vectors orthogonal to the basis, so the iteration goes on.
 
-Cost: one HVP per basis vector (``b`` per block step); memory :math:`2 (ncv + b) n`
-numbers.  Outside the products a step costs the three-term step (against the last two blocks)
-and one pass over the basis (``c = Q^T w``, then ``w - Q c``, both memory-bound matrix-vector
-products on the basis stored as contiguous rows); the Rayleigh block ``Q^T H X`` is the sum of
-the two projections.  A second pass is made only when the full one cancelled most of ``w`` (the
-DGKS test, :func:`~landscape.curvature._utils.reorthogonalize`: after a restart, whose Ritz
-vectors all couple to the next one; on devices where that test would be a host sync, always).  A thick restart reuses its rotated basis for the true residuals of the stall
-check, so a restart costs two passes over ``Q`` and ``W``.  Single-vector Lanczos
-(``block_size=1``, the default) needs the fewest HVPs; blocks find repeated eigenvalues and amortize per-call overheads (e.g. the
-per-batch graph rebuild of a multi-batch :class:`HessianOperator`).  On a CUDA
-device convergence is checked every ``check_every`` steps (one host sync each);
-nothing inside a step synchronizes.
+Cost: one HVP per basis vector (``b`` per block step); memory :math:`2 (ncv + b) n` numbers.
+Outside the products a step costs the three-term step (against the last two blocks) and one
+pass over the basis (``c = Q^T w``, then ``w - Q c``, both memory-bound matrix-vector
+products on the basis stored as contiguous rows); the Rayleigh block ``Q^T H X`` is the sum
+of the two projections. A second pass is made only when the full one cancelled most of ``w``
+(the DGKS test, :func:`~landscape.curvature._utils.reorthogonalize`: after a restart, whose
+Ritz vectors all couple to the next one; on devices where that test would be a host sync,
+always). A thick restart reuses its rotated basis for the true residuals of the stall check,
+so a restart costs two passes over ``Q`` and ``W``. Single-vector Lanczos (``block_size=1``,
+the default) needs the fewest HVPs; blocks find repeated eigenvalues and amortize per-call
+overheads (e.g. the per-batch graph rebuild of a multi-batch :class:`HessianOperator`). On a
+CUDA device convergence is checked every ``check_every`` steps (one host sync each); nothing
+inside a step synchronizes.
 
 References:
     K. Wu and H. Simon, "Thick-restart Lanczos method for large symmetric
