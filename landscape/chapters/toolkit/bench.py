@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 import numpy as np
 import pandas as pd
 import torch
@@ -118,9 +119,8 @@ def plot_bench(res: dict, *, title: str):
     axes = axes.reshape(len(nets), 2)  # a network's HVPs, then its seconds, one above the other
     for i, net in enumerate(nets):
         rs = [r for r in rows if r["problem"] == net]
-        labels = [f"{r['task']}: {r['method'][:26]} [{r['engine']}]" for r in rs]
-        colours = [PALETTE[0] if r["method"].startswith("landscape") else PALETTE[1] if r["engine"] == "ours"
-                   else PALETTE[3] for r in rs]
+        labels = [f"{r['task']} {_short_method(r['method'])}" for r in rs]
+        colours = [_COLOURS[_kind(r)] for r in rs]
         y = np.arange(len(rs))
         for j, (key, name, fmt) in enumerate((("hvps", "HVPs", "{:.0f}"), ("seconds", "seconds (median)", "{:.2g}"))):
             ax = axes[i, j]
@@ -132,9 +132,30 @@ def plot_bench(res: dict, *, title: str):
             ax.invert_yaxis()
             ax.set_xlim(0, 1.15 * max(vals))
             ax.set(xlabel=name, title=f"{net}: {name}")
+    fig.legend(handles=[Patch(color=_COLOURS[k], label=k) for k in _COLOURS], loc="outside lower center", ncols=1)
     fig.suptitle(title)
     fit_titles(fig)
     return fig
+
+
+#: the bar colours of :func:`plot_bench`: ours, a peer's algorithm on our products, a peer on its own
+_COLOURS = {"landscape": PALETTE[0], "a peer's algorithm on landscape's HVPs": PALETTE[1], "a peer on its own HVPs": PALETTE[3]}
+
+
+def _kind(row: dict) -> str:
+    if row["method"].startswith("landscape"):
+        return "landscape"
+    return "a peer's algorithm on landscape's HVPs" if row["engine"] == "ours" else "a peer on its own HVPs"
+
+
+def _short_method(method: str) -> str:
+    """A bar's label: the method without its parenthesis, the peers' long names shortened
+    (``hessian-eigenthings deflated power (tol=acc)`` -> ``eigenthings power``)."""
+    m = method.split(" (")[0]
+    for long, short in (("hessian-eigenthings", "eigenthings"), ("HessianLinearOperator + eigsh", "eigsh"),
+                        ("deflated power iteration", "power"), ("deflated power", "power")):
+        m = m.replace(long, short)
+    return m + (" (certified)" if "residual-certified" in method else "")
 
 
 def _bench_module(name: str):
