@@ -40,6 +40,14 @@ def smoke(smoke_run):
     return get
 
 
+def test_every_measured_figure_belongs_to_a_chapter(smoke_run):
+    """The probe names each figure's chapter from the kernel's ``ch``; a figure it cannot place
+    would escape the per-chapter checks below."""
+    _, _, figures = smoke_run
+    assert None not in figures, f"{len(figures[None])} figures drawn before page.start named the chapter: {figures[None][:3]}"
+    assert set(figures) <= set(CHAPTERS)
+
+
 def _summary(figs):
     return "\n".join(f"  cell {r['cell']}: {r['smallest'][0]['px']:.1f} px ({r['smallest'][0]['pt']:.1f} pt, "
                      f"{r['width_px']:.0f} px wide) {r['smallest'][0]['text']!r} in {r['title']!r}" for r in figs)
