@@ -468,6 +468,8 @@ def test_record_round_trip_and_text(tmp_path):
     assert back["claims"][2]["null"] == "inf"
     text = dante.paper_scale_text(back)
     assert "rules v2" in text and "2.1  not reproduced" in text and "[MNIST-10k]" in text
+    null = back["claims"][0]["null"]
+    assert f"null {null:.4g};" in text and repr(null) not in text and "null inf" in text  # four digits, not a float's repr
 
 
 def test_only_the_gpu_profile_writes_a_record(tmp_path):

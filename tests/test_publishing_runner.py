@@ -375,7 +375,8 @@ def test_the_answer_follows_the_closing_table(root):
     cell = nbformat.v4.new_code_cell("")
     cell.outputs = [_glue("claim-1.10-verdict", "inconclusive"), _glue("claim-1.10-value", 0.0123456), _glue("claim-1.10-threshold", "> 0.05"),
                     _glue("claim-1.2-verdict", "reproduced"), _glue("claim-1.2-value", 3), _glue("claim-1.2-threshold", ">= 2"),
-                    _glue("claim-1.2-v1-verdict", "not reproduced"), _glue("claim-1.2-null-verdict", "not reproduced")]
+                    _glue("claim-1.2-v1-verdict", "not reproduced"), _glue("claim-1.2-null-verdict", "not reproduced"),
+                    _glue("claim-1.10-variant-verdict", "reproduced")]
     nb.cells = [cell]
     (root / "runs" / "a").mkdir(parents=True)
     nbformat.write(nb, root / "runs" / "a" / "good.ipynb")
@@ -386,7 +387,7 @@ def test_the_answer_follows_the_closing_table(root):
     assert lines.pop(0) == "The answer, chapter by chapter:"
     assert lines[0] == "good (smoke, ok): 2 claims"
     assert lines[1].split() == ["1.2", "reproduced", "3", "(reproduced", "when", ">=", "2;", "its", "null:", "not", "reproduced)"]  # 1.2 before 1.10
-    assert lines[2].split()[:3] == ["1.10", "inconclusive", "0.01235"] and lines[2].endswith("(reproduced when > 0.05)")
+    assert lines[2].split()[:3] == ["1.10", "inconclusive", "0.01235"] and lines[2].endswith("(reproduced when > 0.05; its variant: reproduced)")
     assert lines[3] == "executed notebook: runs/a/good.ipynb"
     assert lines[4].endswith("-m nbconvert --to html runs/a/good.ipynb")
     assert "published to book/good.ipynb: make html" in lines[5]

@@ -524,22 +524,28 @@ def format_table(results: Sequence[Result]) -> str:
 
 
 def _claims_of(nb_path: Path) -> list[tuple[str, str, str, str]]:
-    """(id, verdict, value, rule) of every claim glued in the executed notebook, ordered by id (a
-    claim's null, glued as ``claim-<id>-null-verdict``, is told with its rule, not as a claim)."""
+    """(id, verdict, value, rule) of every claim glued in the executed notebook, ordered by id.
+
+    A claim is glued as ``claim-<id>-verdict`` with an id free of hyphens (``2.1``). A verdict glued
+    under a longer name, ``claim-<id>-<what>-verdict`` (its null, its variant protocol, its v1 rule),
+    belongs to that claim: the null and the variant are told beside its rule, never as claims."""
     from .page import _value_text
 
     try:
         values = glued(nb_path)
     except (OSError, ValueError):
         return []
-    ids = [k[len("claim-"):-len("-verdict")] for k in values if k.startswith("claim-") and k.endswith("-verdict")
-           and not k.endswith(("-v1-verdict", "-null-verdict"))]
+    ids = [k[len("claim-"):-len("-verdict")] for k in values if k.startswith("claim-") and k.endswith("-verdict")]
+    ids = [cid for cid in ids if "-" not in cid]
     key = lambda cid: tuple(int(x) if x.isdigit() else 0 for x in cid.split("."))
 
     def rule(cid: str) -> str:
         text = f"reproduced when {values.get(f'claim-{cid}-threshold', '')}"
-        null = values.get(f"claim-{cid}-null-verdict")
-        return text if null is None else f"{text}; its null: {null}"
+        for what in ("null", "variant"):
+            other = values.get(f"claim-{cid}-{what}-verdict")
+            if other is not None:
+                text += f"; its {what}: {other}"
+        return text
 
     return [(cid, str(values[f"claim-{cid}-verdict"]), _value_text(values.get(f"claim-{cid}-value", "")), rule(cid))
             for cid in sorted(ids, key=key)]
