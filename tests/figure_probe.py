@@ -2,7 +2,8 @@
 
 Copied into a private IPYTHONDIR's ``profile_default/startup`` by the ``smoke_run`` fixture (conftest.py): every figure the kernel renders
 to a PNG (the inline backend's figures, :func:`landscape.experiment.style.png`'s widget states)
-is measured first with :func:`landscape.experiment.style.displayed_texts`: one JSON line each,
+is measured first with :func:`landscape.experiment.style.displayed_texts` and
+:func:`~landscape.experiment.style.hidden_by_legends`: one JSON line each,
 appended to ``$LANDSCAPE_FIGURE_LOG``.
 """
 
@@ -44,7 +45,8 @@ def _measured_print_figure(self, *args, **kwargs):
     titles = [t.get_text() for t in ([fig._suptitle] if fig._suptitle else []) + [ax.title for ax in fig.axes] if t.get_text()]
     _log({"kind": "figure", "chapter": _chapter(), "cell": _cell(), "width_px": float(width), "dpi": float(fig.dpi),
           "title": (titles[0] if titles else "")[:90],
-          "smallest": [{"px": float(t.px), "pt": float(t.pt), "text": t.text[:40]} for t in texts[:3]]})
+          "smallest": [{"px": float(t.px), "pt": float(t.pt), "text": t.text[:40]} for t in texts[:3]],
+          "hidden": [list(h) for h in style.hidden_by_legends(fig)]})
     return _print_figure(self, *args, **kwargs)
 
 

@@ -83,3 +83,34 @@ def test_png_is_shown_at_the_figures_size():
     img = style.png(fig, dpi=50, colors=64)
     assert abs(img.width - width) <= 2  # drawn at 50 dpi, shown at the figure's 100 px per inch
     assert not plt.fignum_exists(fig.number)
+
+
+def test_hidden_by_legends_counts_the_points_under_a_legend():
+    import numpy as np
+
+    x = np.linspace(0.0, 1.0, 41)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(x, x, label="diagonal")
+    ax.set(xlim=(0, 1), ylim=(0, 1), title="t")
+    leg = ax.legend(loc="center")
+    [(name, hidden, total)] = style.hidden_by_legends(fig)
+    box = leg.get_window_extent(fig.canvas.get_renderer()).transformed(ax.transData.inverted())
+    inside = int(((x > box.x0) & (x < box.x1) & (x > box.y0) & (x < box.y1)).sum())  # the same count, in data coordinates
+    assert (name, total) == ("t", 41) and hidden == inside > 0
+    leg.set_loc("upper left")                                    # the diagonal leaves that corner free
+    assert style.hidden_by_legends(fig) == []
+    plt.close(fig)
+
+
+def test_hidden_by_legends_sees_scatter_and_error_bars_and_figure_legends():
+    fig, (a, b) = plt.subplots(1, 2, figsize=(6, 3))
+    for ax in (a, b):
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+    a.scatter([0.5], [0.5], label="point")
+    a.legend(loc="center")
+    b.errorbar([0.5], [0.5], yerr=[0.05], fmt="none", label="bar")   # an error bar alone: a line collection
+    assert [h[:2] for h in style.hidden_by_legends(fig)] == [("axes 0", 1)]
+    fig.legend(loc="center", bbox_to_anchor=b.get_position())     # a figure legend over the right panel
+    got = dict((h[0], h[1]) for h in style.hidden_by_legends(fig))
+    assert got["axes 0"] == 1 and got["axes 1"] == 2               # both ends of the bar
+    plt.close(fig)

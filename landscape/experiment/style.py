@@ -27,7 +27,7 @@ import textwrap
 from dataclasses import dataclass
 
 __all__ = ["PALETTE", "COLUMN_PX", "SMALL_PX", "PX_PER_INCH", "MIN_PT", "FIGURE_WIDTH", "set_theme", "suptitle", "fit_titles", "panels", "png",
-           "displayed_px", "DisplayedText", "displayed_texts", "smallest_text", "too_small"]
+           "displayed_px", "DisplayedText", "displayed_texts", "smallest_text", "too_small", "hidden_by_legends"]
 
 #: Colour-blind-safe palette (Okabe and Ito), used by every figure.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -197,3 +197,65 @@ def smallest_text(fig, *, column_px: float = COLUMN_PX) -> DisplayedText | None:
 def too_small(fig, *, column_px: float = COLUMN_PX, small_px: float = SMALL_PX) -> list[DisplayedText]:
     """The texts the figure shows below ``small_px`` in the column (empty: it passes the book's rule)."""
     return [t for t in displayed_texts(fig, column_px=column_px)[1] if t.px < small_px - 1e-9]
+
+
+def _data_points(ax):
+    """Display coordinates (px, as drawn) of the data an axes plots: the vertices of its lines,
+    the ends of its error bars and segments (line collections) and its scatter markers (filled
+    bands and bars are left out: a legend over a band's edge hides no measurement)."""
+    import numpy as np
+    from matplotlib.collections import LineCollection, PathCollection
+
+    pts = []
+    for line in ax.get_lines():
+        if line.get_visible():
+            xy = np.asarray(line.get_xydata(), dtype=float)
+            if xy.size:
+                pts.append(line.get_transform().transform(xy))
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        if isinstance(coll, PathCollection):
+            offsets = np.asarray(coll.get_offsets(), dtype=float)
+            if offsets.size:
+                pts.append(coll.get_offset_transform().transform(offsets))
+        elif isinstance(coll, LineCollection):
+            for path in coll.get_paths():
+                if len(path.vertices):
+                    pts.append(coll.get_transform().transform(path.vertices))
+    if not pts:
+        return np.empty((0, 2))
+    out = np.concatenate(pts)
+    return out[np.isfinite(out).all(axis=1)]
+
+
+def hidden_by_legends(fig) -> list[tuple[str, int, int]]:
+    """Data that a legend draws over: for each axes whose points (:func:`_data_points`) fall
+    inside a legend's box (the axes' own legend, or a figure legend over it), ``(axes title or
+    y label, points hidden, points plotted)``. Empty: no legend hides data.
+
+    The figure is drawn once (off screen, as :func:`displayed_texts` does) to place the legends."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    renderer = RendererAgg(int(math.ceil(fig.bbox.width)), int(math.ceil(fig.bbox.height)), fig.dpi)
+    fig.draw(renderer)
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        legends = [lg for lg in [ax.get_legend(), *fig.legends] if lg is not None and lg.get_visible()]
+        if not legends:
+            continue
+        pts = _data_points(ax)
+        box = ax.get_window_extent(renderer)
+        inside_axes = ((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1))
+        pts = pts[inside_axes]
+        hidden = np.zeros(len(pts), dtype=bool)
+        for lg in legends:
+            b = lg.get_window_extent(renderer)
+            hidden |= (pts[:, 0] > b.x0) & (pts[:, 0] < b.x1) & (pts[:, 1] > b.y0) & (pts[:, 1] < b.y1)
+        if hidden.any():
+            name = ax.get_title() or ax.get_ylabel() or f"axes {fig.axes.index(ax)}"
+            out.append((name.replace("\n", " ")[:60], int(hidden.sum()), int(len(pts))))
+    return out
