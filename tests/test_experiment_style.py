@@ -114,3 +114,81 @@ def test_hidden_by_legends_sees_scatter_and_error_bars_and_figure_legends():
     got = dict((h[0], h[1]) for h in style.hidden_by_legends(fig))
     assert got["axes 0"] == 1 and got["axes 1"] == 2               # both ends of the bar
     plt.close(fig)
+
+
+@pytest.mark.parametrize("layout", [None, "tight", "constrained"])
+def test_fit_legends_moves_a_legend_off_the_data_inside_or_below(layout):
+    import numpy as np
+
+    x = np.linspace(0.0, 1.0, 41)
+    fig, (a, b, c) = plt.subplots(3, 1, figsize=(4, 7), layout=None if layout == "tight" else layout)
+    a.plot(x, x, label="diagonal")                   # a free corner: "best" finds it
+    a.legend(loc="center")
+    for k in range(4):                               # no free place inside: the legend goes below
+        b.plot(x, np.sin(6 * x + k) * (1 + k), label=f"curve {k}")
+    b.set_xlabel("x")
+    b.legend(loc="center")
+    c.plot(x, 1 - x)
+    c.set_title("the next panel")
+    a.set_title("the first panel")
+    if layout == "tight":
+        fig.tight_layout()
+        fig.suptitle("a title placed by hand\nabove the tight layout, two lines", y=1.04)
+    assert len(style.hidden_by_legends(fig)) == 2
+    style.fit_legends(fig)
+    assert style.hidden_by_legends(fig) == []
+    r = fig.canvas.get_renderer()
+    fig.draw(r)
+    below = b.get_legend().get_window_extent(r)
+    assert below.y1 <= b.xaxis.label.get_window_extent(r).y0 + 1      # under the x label, not over it
+    assert below.y0 >= c.title.get_window_extent(r).y1 - 1            # above the next panel's title: room was made
+    assert a.get_legend().get_window_extent(r).y0 >= a.get_window_extent(r).y0  # the first stayed inside
+    if layout == "tight":                                              # the new layout places the title too
+        assert fig._suptitle.get_window_extent(r).y0 >= a.title.get_window_extent(r).y1 - 1
+    plt.close(fig)
+
+
+def test_a_legend_moved_over_another_panel_hides_its_data():
+    import numpy as np
+
+    x = np.linspace(0.0, 1.0, 41)
+    fig, (a, b) = plt.subplots(2, 1, figsize=(4, 5))
+    a.plot(x, x, label="a")
+    b.plot(x, x)
+    b.set_title("below")
+    a.legend(loc="center", bbox_to_anchor=(0.5, -0.7))           # drawn over the lower panel's diagonal
+    assert [h[0] for h in style.hidden_by_legends(fig)] == ["below"]
+    plt.close(fig)
+
+
+def test_png_fits_legends_before_it_draws():
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    x = np.linspace(0.0, 1.0, 41)
+    ax.plot(x, x, label="diagonal")
+    ax.legend(loc="center")
+    style.png(fig)
+    assert style.hidden_by_legends(fig) == []
+
+
+def test_in_ipython_every_shown_figure_has_its_legends_fitted():
+    import numpy as np
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib.figure import Figure
+
+    ip = InteractiveShell.instance()
+    try:
+        fmt = ip.display_formatter.formatters["image/png"]
+        style.set_theme()
+        first = fmt.lookup_by_type(Figure)
+        style._fit_legends_when_shown()                             # idempotent: the wrapper is not wrapped again
+        assert first.fits_legends and fmt.lookup_by_type(Figure) is first
+        fig, ax = plt.subplots(figsize=(4, 3))
+        x = np.linspace(0.0, 1.0, 41)
+        ax.plot(x, x, label="diagonal")
+        ax.legend(loc="center")
+        assert fmt(fig) is not None and style.hidden_by_legends(fig) == []
+        plt.close(fig)
+    finally:
+        InteractiveShell.clear_instance()

@@ -27,7 +27,7 @@ import textwrap
 from dataclasses import dataclass
 
 __all__ = ["PALETTE", "COLUMN_PX", "SMALL_PX", "PX_PER_INCH", "MIN_PT", "FIGURE_WIDTH", "set_theme", "suptitle", "fit_titles", "panels", "png",
-           "displayed_px", "DisplayedText", "displayed_texts", "smallest_text", "too_small", "hidden_by_legends"]
+           "displayed_px", "DisplayedText", "displayed_texts", "smallest_text", "too_small", "hidden_by_legends", "fit_legends"]
 
 #: Colour-blind-safe palette (Okabe and Ito), used by every figure.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -52,7 +52,8 @@ _SIZES = {  # points: every named size at least MIN_PT, so "small" and friends a
 
 def set_theme() -> None:
     """The book's figure theme: seaborn 'whitegrid', :data:`PALETTE`, text sizes that pass the column
-    (:data:`MIN_PT` and up), figures :data:`FIGURE_WIDTH` wide by default, 2x PNGs."""
+    (:data:`MIN_PT` and up), figures :data:`FIGURE_WIDTH` wide by default, 2x PNGs, and in IPython
+    every legend moved off the data it would hide as the figure is shown (:func:`fit_legends`)."""
     import matplotlib as mpl
     import seaborn as sns
 
@@ -65,6 +66,7 @@ def set_theme() -> None:
         set_matplotlib_formats("retina")
     except ImportError:  # outside IPython
         pass
+    _fit_legends_when_shown()
 
 
 def _fill(text: str, width: int) -> str:
@@ -118,7 +120,8 @@ def panels(n: int, *, height: float, ncols: int = 2, width: float | None = None,
 
 def png(fig, *, dpi: float = 100, colors: int | None = None):
     """The figure as a PNG :class:`IPython.display.Image` (the figure is closed), shown at
-    ``figure.dpi`` CSS px per inch like the inline figures (so :func:`too_small` holds of it too).
+    ``figure.dpi`` CSS px per inch like the inline figures (so :func:`too_small` holds of it too),
+    its legends moved off the data first (:func:`fit_legends`), as the inline figures' are.
 
     Args:
         dpi: the resolution it is drawn at (100: a quarter of the pixels of the
@@ -130,6 +133,7 @@ def png(fig, *, dpi: float = 100, colors: int | None = None):
     from IPython.display import Image
 
     shown = fig.dpi
+    fit_legends(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -231,7 +235,8 @@ def _data_points(ax):
 
 def hidden_by_legends(fig) -> list[tuple[str, int, int]]:
     """Data that a legend draws over: for each axes whose points (:func:`_data_points`) fall
-    inside a legend's box (the axes' own legend, or a figure legend over it), ``(axes title or
+    inside a legend's box (its own legend, another axes' legend moved over it, or a figure
+    legend), ``(axes title or
     y label, points hidden, points plotted)``. Empty: no legend hides data.
 
     The figure is drawn once (off screen, as :func:`displayed_texts` does) to place the legends."""
@@ -244,7 +249,8 @@ def hidden_by_legends(fig) -> list[tuple[str, int, int]]:
     for ax in fig.axes:
         if not ax.get_visible():
             continue
-        legends = [lg for lg in [ax.get_legend(), *fig.legends] if lg is not None and lg.get_visible()]
+        legends = [lg for lg in [*(a.get_legend() for a in fig.axes if a.get_visible()), *fig.legends]
+                   if lg is not None and lg.get_visible()]
         if not legends:
             continue
         pts = _data_points(ax)
@@ -259,3 +265,96 @@ def hidden_by_legends(fig) -> list[tuple[str, int, int]]:
             name = ax.get_title() or ax.get_ylabel() or f"axes {fig.axes.index(ax)}"
             out.append((name.replace("\n", " ")[:60], int(hidden.sum()), int(len(pts))))
     return out
+
+
+def _hidden_count(fig, ax, legend, renderer) -> int:
+    pts = _data_points(ax)
+    if not len(pts):
+        return 0
+    box = ax.get_window_extent(renderer)
+    pts = pts[(pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)]
+    b = legend.get_window_extent(renderer)
+    return int(((pts[:, 0] > b.x0) & (pts[:, 0] < b.x1) & (pts[:, 1] > b.y0) & (pts[:, 1] < b.y1)).sum())
+
+
+def fit_legends(fig) -> None:
+    """Move each axes legend that hides data (:func:`hidden_by_legends`) to where it hides none:
+    first matplotlib's ``"best"`` place inside its axes (the corner or edge over the fewest data
+    points); when every place inside covers some, below the axes, under its tick labels and x
+    label, in as many columns as fit the axes' width. The figure grows by the legends moved below
+    its panels (the tallest of each row), and constrained layout makes the room, so the panels
+    keep their size. Call it last, when the figure is complete.
+    """
+    import matplotlib.transforms as mtransforms
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    def draw():
+        r = RendererAgg(int(math.ceil(fig.bbox.width)), int(math.ceil(fig.bbox.height)), fig.dpi)
+        fig.draw(r)
+        return r
+
+    grow: dict = {}  # per row of panels: the height, inches, of the tallest legend moved below one
+    renderer = draw()
+    for ax in fig.axes:
+        lg = ax.get_legend()
+        if lg is None or not ax.get_visible() or not lg.get_visible() or not _hidden_count(fig, ax, lg, renderer):
+            continue
+        lg.set_loc("best")
+        renderer = draw()
+        if not _hidden_count(fig, ax, lg, renderer):
+            continue
+        lg.set_visible(False)
+        below = ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0  # ticks and x label, px
+        lg.set_visible(True)
+        handles, labels = lg.legend_handles, [t.get_text() for t in lg.get_texts()]
+        width = ax.get_window_extent(renderer).width
+        entry = max(t.get_window_extent(renderer).width for t in lg.get_texts()) + 3 * lg.prop.get_size_in_points() * fig.dpi / 72
+        ncol = max(1, min(len(labels), int(width // entry)))
+        anchor = mtransforms.offset_copy(ax.transAxes, fig=fig, y=-(below + 2) * 72 / fig.dpi, units="points")
+        new = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=anchor, ncol=ncol,
+                        title=lg.get_title().get_text() or None)
+        new.set_in_layout(True)
+        spec = ax.get_subplotspec()
+        row = spec.rowspan.stop if spec is not None else id(ax)
+        height = new.get_window_extent(draw()).height / fig.dpi + 0.1
+        grow[row] = max(grow.get(row, 0.0), height)
+    if grow:  # the figure grows by each row's legend, so that its panels keep their size
+        fig.set_figheight(fig.get_figheight() + sum(grow.values()))
+    if grow and not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        try:  # a figure laid out once by tight_layout (or not at all): constrained layout makes room for it
+            fig.set_layout_engine("constrained")
+        except RuntimeError:  # colorbars made for the old layout: lay it out again as it was
+            fig.tight_layout()
+        else:
+            st = fig._suptitle  # a title placed by hand above a tight layout (y=1.04): the layout places it now
+            if st is not None and st.get_text():
+                fig.suptitle(st.get_text(), fontsize=st.get_fontsize(), fontweight=st.get_fontweight())
+
+
+def _fit_legends_when_shown() -> None:
+    """In IPython, run :func:`fit_legends` on every figure as it is turned into the page's PNG
+    (the ``image/png`` display formatter of matplotlib figures, which the inline backend and
+    ``display(fig)`` use). Idempotent; nothing outside IPython."""
+    try:
+        from IPython import get_ipython
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    fmt = ip.display_formatter.formatters["image/png"]
+    try:
+        shown = fmt.lookup_by_type(Figure)
+    except KeyError:
+        return
+    if getattr(shown, "fits_legends", False):
+        return
+
+    def fitted(fig, *args, **kwargs):
+        fit_legends(fig)
+        return shown(fig, *args, **kwargs)
+
+    fitted.fits_legends = True
+    fmt.for_type(Figure, fitted)
