@@ -206,7 +206,7 @@ def plot_escape(results: Results, p: Params):
     for ax in axes:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_xticks(range(len(opts)))
-        ax.set_xticklabels([SHORT[o] for o in opts])
+        ax.set_xticklabels([SHORT[o] for o in opts], rotation=30, ha="right", rotation_mode="anchor")  # five names in a half-column
     fig.suptitle(f"What escaping the saddle buys (the paper's 'good saddle' argument, measured)\n{data_label(results, p)}, every run", y=1.04)
     _finish(fig)
     return fig
@@ -270,7 +270,7 @@ def plot_escape_v2(results: Results, p: Params):
     axes[1].legend()
     for ax in axes:
         ax.set_xticks(range(len(opts)))
-        ax.set_xticklabels([SHORT[o] for o in opts])
+        ax.set_xticklabels([SHORT[o] for o in opts], rotation=30, ha="right", rotation_mode="anchor")  # five names in a half-column
     fig.suptitle(f"Escaping the end point, v2\n{data_label(results, p)}, every run", y=1.05)
     _finish(fig)
     return fig
