@@ -165,6 +165,20 @@ class DisplayedText:
     text: str
 
 
+def _renderer(fig):
+    """An off-screen Agg renderer the size of the figure (not yet drawn on)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(int(math.ceil(fig.bbox.width)), int(math.ceil(fig.bbox.height)), fig.dpi)
+
+
+def _drawn(fig):
+    """The figure drawn once off screen (its legends placed, its layout done); the renderer."""
+    renderer = _renderer(fig)
+    fig.draw(renderer)
+    return renderer
+
+
 def displayed_texts(fig, *, column_px: float = COLUMN_PX) -> tuple[float, list[DisplayedText]]:
     """Every text the figure draws (ticks, labels, titles, legends, annotations, colorbars:
     whatever reaches the renderer), smallest first, as shown in the column; and the width, CSS px,
@@ -173,9 +187,8 @@ def displayed_texts(fig, *, column_px: float = COLUMN_PX) -> tuple[float, list[D
     The figure is drawn once (off screen) to see what it draws; it is not changed.
     """
     import matplotlib as mpl
-    from matplotlib.backends.backend_agg import RendererAgg
 
-    renderer = RendererAgg(int(math.ceil(fig.bbox.width)), int(math.ceil(fig.bbox.height)), fig.dpi)
+    renderer = _renderer(fig)
     drawn: list[tuple[float, str]] = []
     draw_text = renderer.draw_text
 
@@ -233,48 +246,40 @@ def _data_points(ax):
     return out[np.isfinite(out).all(axis=1)]
 
 
+def _inside(pts, box):
+    """Which of the points (n, 2), display px, lie strictly inside the box."""
+    return (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
+
+
+def _hidden(ax, legends, renderer) -> tuple[int, int]:
+    """Of the data points ``ax`` draws inside itself (its edges included), how many lie under any
+    of ``legends``, and how many there are."""
+    import numpy as np
+
+    pts = _data_points(ax)
+    pts = pts[_inside(pts, ax.get_window_extent(renderer).padded(0.5))]
+    hidden = np.zeros(len(pts), dtype=bool)
+    for lg in legends:
+        hidden |= _inside(pts, lg.get_window_extent(renderer))
+    return int(hidden.sum()), len(pts)
+
+
 def hidden_by_legends(fig) -> list[tuple[str, int, int]]:
     """Data that a legend draws over: for each axes whose points (:func:`_data_points`) fall
     inside a legend's box (its own legend, another axes' legend moved over it, or a figure
-    legend), ``(axes title or
-    y label, points hidden, points plotted)``. Empty: no legend hides data.
+    legend), ``(axes title or y label, points hidden, points plotted)``. Empty: no legend hides data.
 
     The figure is drawn once (off screen, as :func:`displayed_texts` does) to place the legends."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import RendererAgg
-
-    renderer = RendererAgg(int(math.ceil(fig.bbox.width)), int(math.ceil(fig.bbox.height)), fig.dpi)
-    fig.draw(renderer)
+    renderer = _drawn(fig)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    legends = [lg for lg in [*(ax.get_legend() for ax in shown), *fig.legends] if lg is not None and lg.get_visible()]
     out = []
-    for ax in fig.axes:
-        if not ax.get_visible():
-            continue
-        legends = [lg for lg in [*(a.get_legend() for a in fig.axes if a.get_visible()), *fig.legends]
-                   if lg is not None and lg.get_visible()]
-        if not legends:
-            continue
-        pts = _data_points(ax)
-        box = ax.get_window_extent(renderer)
-        inside_axes = ((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1))
-        pts = pts[inside_axes]
-        hidden = np.zeros(len(pts), dtype=bool)
-        for lg in legends:
-            b = lg.get_window_extent(renderer)
-            hidden |= (pts[:, 0] > b.x0) & (pts[:, 0] < b.x1) & (pts[:, 1] > b.y0) & (pts[:, 1] < b.y1)
-        if hidden.any():
+    for ax in shown if legends else []:
+        hidden, total = _hidden(ax, legends, renderer)
+        if hidden:
             name = ax.get_title() or ax.get_ylabel() or f"axes {fig.axes.index(ax)}"
-            out.append((name.replace("\n", " ")[:60], int(hidden.sum()), int(len(pts))))
+            out.append((name.replace("\n", " ")[:60], hidden, total))
     return out
-
-
-def _hidden_count(fig, ax, legend, renderer) -> int:
-    pts = _data_points(ax)
-    if not len(pts):
-        return 0
-    box = ax.get_window_extent(renderer)
-    pts = pts[(pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)]
-    b = legend.get_window_extent(renderer)
-    return int(((pts[:, 0] > b.x0) & (pts[:, 0] < b.x1) & (pts[:, 1] > b.y0) & (pts[:, 1] < b.y1)).sum())
 
 
 def fit_legends(fig) -> None:
@@ -286,23 +291,17 @@ def fit_legends(fig) -> None:
     keep their size. Call it last, when the figure is complete.
     """
     import matplotlib.transforms as mtransforms
-    from matplotlib.backends.backend_agg import RendererAgg
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    def draw():
-        r = RendererAgg(int(math.ceil(fig.bbox.width)), int(math.ceil(fig.bbox.height)), fig.dpi)
-        fig.draw(r)
-        return r
-
     grow: dict = {}  # per row of panels: the height, inches, of the tallest legend moved below one
-    renderer = draw()
+    renderer = _drawn(fig)
     for ax in fig.axes:
         lg = ax.get_legend()
-        if lg is None or not ax.get_visible() or not lg.get_visible() or not _hidden_count(fig, ax, lg, renderer):
+        if lg is None or not ax.get_visible() or not lg.get_visible() or not _hidden(ax, [lg], renderer)[0]:
             continue
         lg.set_loc("best")
-        renderer = draw()
-        if not _hidden_count(fig, ax, lg, renderer):
+        renderer = _drawn(fig)
+        if not _hidden(ax, [lg], renderer)[0]:
             continue
         lg.set_visible(False)
         below = ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0  # ticks and x label, px
@@ -317,7 +316,7 @@ def fit_legends(fig) -> None:
         new.set_in_layout(True)
         spec = ax.get_subplotspec()
         row = spec.rowspan.stop if spec is not None else id(ax)
-        height = new.get_window_extent(draw()).height / fig.dpi + 0.1
+        height = new.get_window_extent(_drawn(fig)).height / fig.dpi + 0.1
         grow[row] = max(grow.get(row, 0.0), height)
     if grow:  # the figure grows by each row's legend, so that its panels keep their size
         fig.set_figheight(fig.get_figheight() + sum(grow.values()))

@@ -206,7 +206,7 @@ def speed_table_v1(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def _number(v) -> str:
+def _four_digits(v) -> str:
     """A recorded number in four significant digits; a string (``"inf"``) as it is."""
     return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
 
@@ -229,7 +229,7 @@ def paper_scale_text(record: dict | None) -> str:
         value = "nan" if c.get("value") is None else f"{c['value']:+.4g}"
         lines.append(f"  {c['id']}  {c['verdict']:<15} [{c.get('setting', '')}] measured {value} ({c['rule']})"
                      + (f"; MDE {c['mde']:.3g}" if c.get("mde") is not None else "")
-                     + (f"; null {_number(c['null'])}" if c.get("null") is not None else "")
+                     + (f"; null {_four_digits(c['null'])}" if c.get("null") is not None else "")
                      + (f"; v1's grid: {c['variant']}" if c.get("variant") else ""))
     if record.get("autoencoder"):
         lines.append("Autoencoder, final test MSE: " + ", ".join(f"{m} {v:.5f}" for m, v in record["autoencoder"].items()))
