@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export LANDSCAPE_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup test test-fast html pdf lab book run-smoke wheelhouse bench clean
+.PHONY: setup test test-fast html pdf lab book run-smoke wheelhouse bench device-peers clean
 
 # A second `make setup` with nothing changed does nothing: the stamp is newer
 # than requirements.txt and pyproject.toml.
@@ -71,6 +71,11 @@ wheelhouse: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) bench/run.py
+
+# PyHessian (pure Python) for bench/device.sh on a lent GPU machine, which has torch but no PyHessian:
+# carry .peers/ there (git ignores it).
+device-peers: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --target .peers pyhessian==0.1
 
 clean:
 	rm -rf _build runs

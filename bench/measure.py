@@ -38,10 +38,18 @@ def caching_malloc_active() -> bool:
     return all(os.environ.get(k) == v for k, v in CACHING_MALLOC.items())
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """``(fn(), seconds)``."""
+def sync(device: torch.device | str | None) -> None:
+    """Wait for the work queued on ``device`` (a CUDA device; nothing to wait for on the CPU or None)."""
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device | str | None = None) -> tuple[Any, float]:
+    """``(fn(), seconds)``; on a CUDA ``device`` the clock stops when the queued kernels have run."""
+    sync(device)
     t0 = time.perf_counter()
     out = fn()
+    sync(device)
     return out, time.perf_counter() - t0
 
 
@@ -50,15 +58,20 @@ class TimedOperator:
 
     Wraps anything with ``shape``/``dtype``/``device`` and ``@``; the estimators see a plain
     operator.  The time of an estimator minus ``seconds`` is what it spends outside its products.
+    ``synchronize=True`` (for a CUDA operator) waits for the queued kernels before and after each
+    product, so that ``seconds`` holds their run time and not only their launch.
     """
 
-    def __init__(self, op):
+    def __init__(self, op, *, synchronize: bool = False):
         self.op, self.seconds, self.calls = op, 0.0, 0
         self.shape, self.dtype, self.device = op.shape, op.dtype, op.device
+        self._sync = self.device if synchronize else None
 
     def __matmul__(self, V):
+        sync(self._sync)
         t0 = time.perf_counter()
         out = self.op @ V
+        sync(self._sync)
         self.seconds += time.perf_counter() - t0
         self.calls += 1
         return out
@@ -67,8 +80,9 @@ class TimedOperator:
         self.op.release()
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, *, warmup: int = 1) -> dict[str, dict]:
-    """Median wall time of each function, measured round-robin.
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, *, warmup: int = 1,
+                device: torch.device | str | None = None) -> dict[str, dict]:
+    """Median wall time of each function, measured round-robin (synchronized on a CUDA ``device``).
 
     Returns ``{name: {"median": s, "times": [...]}}``.
     """
@@ -78,7 +92,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, *, warmup: int 
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            _, dt = timed(fn)
+            _, dt = timed(fn, device)
             times[name].append(dt)
     return {k: {"median": statistics.median(v), "times": v} for k, v in times.items()}
 

@@ -98,9 +98,10 @@ def _count_pyhessian():
 
 
 def _pyhessian(model, loss_fn, batch):
+    """PyHessian's ``hessian`` object on the device of the model (its ``cuda`` flag: a CUDA model)."""
     from pyhessian import hessian
 
-    return hessian(model, loss_fn, data=batch, cuda=False)
+    return hessian(model, loss_fn, data=batch, cuda=next(model.parameters()).is_cuda)
 
 
 def pyhessian_top(model, loss_fn, batch, *, k: int, tol: float, seed: int, max_iter: int = 300) -> dict:

@@ -22,12 +22,14 @@ from ...experiment.records import REPO_ROOT as _REPO
 from ...experiment.style import FIGURE_WIDTH, PALETTE, fit_titles
 from .experiments import Results, rebuild
 
-__all__ = ["BENCH_JSON", "DISTRIBUTED_JSON", "distributed_table", "View", "view", "bench_results", "bench_provenance", "bench_tables", "bench_hvp_table",
+__all__ = ["BENCH_JSON", "DISTRIBUTED_JSON", "GPU_JSON", "distributed_table", "gpu_tables", "View", "view", "bench_results", "bench_provenance", "bench_tables", "bench_hvp_table",
            "plot_bench", "peers_available", "live_comparison"]
 
 BENCH_JSON = _REPO / "bench" / "results.json"
 #: ``python bench/distributed.py``: one block of products on 1 process against 2 ranks
 DISTRIBUTED_JSON = _REPO / "bench" / "results-distributed.json"
+#: ``python bench/gpu.py`` on a GPU (``bench/device.sh``): the GPU path of issue 21, item 3
+GPU_JSON = _REPO / "bench" / "results-gpu.json"
 
 
 def bench_results(path: str | Path | None = None) -> dict | None:
@@ -66,6 +68,101 @@ def distributed_table(path: str | Path | None = None) -> tuple[str, pd.DataFrame
                + ("On this CPU two ranks share its cores with everything else: the figure is for honesty, not a "
                   "speed-up." if res["backend"] == "gloo" else "Each rank on its own GPU: the scaling figure."))
     return caption, df
+
+
+def gpu_tables(path: str | Path | None = None, cpu: dict | None = None) -> tuple[str, list[tuple[str, pd.DataFrame]]]:
+    """``(caption, [(caption, table), ...])`` of ``bench/results-gpu.json`` (``python bench/gpu.py``): one HVP
+    against one gradient, the per-column cost of block products (single against ``is_grads_batched``), top-5
+    and SLQ against PyHessian, and the data-convolution reroute on and off, with the device named. ``cpu``
+    (``bench/results.json``) puts the CPU's HVP figures beside the GPU's. No tables (and a caption that says
+    how to make them) when the file is absent or unreadable."""
+    res = bench_results(path if path is not None else GPU_JSON)
+    if res is None:
+        return ("*No GPU figures are recorded (`bench/results-gpu.json`): no GPU was lent to the sessions that "
+                "built this page. On a machine with one, `python bench/gpu.py` measures the GPU path (one HVP "
+                "against one gradient, block products, top-5 and SLQ against PyHessian, the data-convolution "
+                "reroute) on the benchmark's networks and a ResNet-18, and this section shows it.*", [])
+    m, nets = res.get("meta", {}), res.get("problems", {})
+    where = f"**{m.get('device_name', m.get('device', '?'))}**"
+    caption = (f"**The GPU path.** Measured on {where} by `{m.get('command', 'python bench/gpu.py')}` (torch "
+               f"{m.get('torch', '?')}, CUDA {m.get('cuda') or '-'}), {m.get('date', '?')}, commit `{m.get('commit', '?')}`, "
+               f"{m.get('seconds', float('nan')):.0f} s in all; every timing a median of synchronized repeats. Networks: "
+               + "; ".join(f"{name}: {d['label']} ({d['n_params']:,} parameters)" for name, d in nets.items()) + "."
+               + (" *A quick run (`--quick`): small batches and few repeats, to test the script, not figures to "
+                  "weigh.*" if m.get("quick") else "")
+               + (" The run stopped at its time limit: the networks above are those it finished." if m.get("complete") is False
+                  else ""))
+    tables = []
+    hvp = bench_hvp_table(res)
+    if len(hvp):
+        hvp.insert(0, "device", m.get("device_name", m.get("device", "?")))
+        if cpu is not None:
+            c = bench_hvp_table(cpu)
+            c = c[c["network"].isin(list(nets))]
+            c.insert(0, "device", f"CPU ({(cpu.get('meta') or {}).get('host_cpu', '?')})")
+            hvp = pd.concat([c, hvp], ignore_index=True)
+        hvp.attrs["formats"] = {"ms (median)": "{:.3f}", "/ gradient": "{:.2f}"}
+        tables.append(("**One HVP against one gradient**, graph rebuilt and kept" + (", the CPU's figures "
+                       "(`bench/results.json`) above the GPU's" if cpu is not None else "") + ".", hvp))
+    rows = []
+    for name, d in nets.items():
+        for k, b in (d.get("blocks") or {}).items():
+            per = b["per_column_seconds"]
+            rows.append({"network": name, "k": int(k), "single, ms per column": 1e3 * per["single"],
+                         "is_grads_batched, ms per column": 1e3 * per["batched"] if "batched" in per else float("nan"),
+                         "ours (op @ V), ms per column": 1e3 * per["ours (op @ V)"],
+                         "batched / single": per["batched"] / per["single"] if "batched" in per else float("nan"),
+                         "batched pays": "yes" if b["pays"] else "no" if "batched" in per else "failed: " + b["batched_error"]})
+    if rows:
+        df = pd.DataFrame(rows)
+        df.attrs["formats"] = {c: "{:.3f}" for c in df.columns if "ms" in c} | {"batched / single": "{:.2f}"}
+        tables.append(("**Block products.** Per column, a block of k products on one kept graph: k single "
+                       "`torch.autograd.grad` calls against one call with `is_grads_batched=True`, and our operator's "
+                       "`op @ V`.", df))
+    rows = []
+    for name, d in nets.items():
+        t5, slq = d.get("top5"), d.get("slq")
+        if t5:
+            o = t5["ours"]
+            rows.append({"network": name, "task": "top-5", "method": "landscape Lanczos (certified)", "HVPs": o["hvps"],
+                         "seconds": o["seconds"], "rel. error": o["rel_err"], "time / ours": 1.0,
+                         "outside products / in them": o["outside_vs_products"]})
+            ph = t5.get("pyhessian")
+            if ph:
+                c = ph["chosen"] or ph["sweep"][-1]
+                rows.append({"network": name, "task": "top-5", "method": f"PyHessian power iteration (tol {c['tol']:g}"
+                             + ("" if ph["reaches_acc"] else ", did not reach the accuracy") + ")", "HVPs": c["hvps"],
+                             "seconds": c["seconds"], "rel. error": c["rel_err"], "time / ours": c["seconds"] / o["seconds"],
+                             "outside products / in them": float("nan")})
+        if slq:
+            o = slq["ours"]
+            rows.append({"network": name, "task": "density", "method": "landscape SLQ", "HVPs": o["hvps"],
+                         "seconds": o["seconds"], "rel. error": float("nan"), "time / ours": 1.0,
+                         "outside products / in them": o["outside_vs_products"]})
+            pd_ = slq.get("pyhessian_density")
+            if pd_:
+                rows.append({"network": name, "task": "density", "method": "PyHessian density()" + (
+                    "" if pd_["ok"] else f" failed: {str(pd_['error']).splitlines()[0][:90]}"), "HVPs": float("nan"),
+                    "seconds": pd_["seconds"] if pd_["ok"] else float("nan"), "rel. error": float("nan"),
+                    "time / ours": pd_["seconds"] / o["seconds"] if pd_["ok"] else float("nan"),
+                    "outside products / in them": float("nan")})
+    if rows:
+        df = pd.DataFrame(rows)
+        df.attrs["formats"] = {"HVPs": "{:.0f}", "seconds": "{:.3f}", "rel. error": "{:.1e}", "time / ours": "{:.2f}",
+                               "outside products / in them": "{:.3f}"}
+        tables.append((f"**Top-5 and the spectral density against PyHessian**, top-5 to relative accuracy "
+                       f"{(m.get('config') or {}).get('acc', 1e-4):g} against a float64 reference.", df))
+    rows = [{"network": name, "graph": g, "reroute on, ms": 1e3 * d["dataconv"]["seconds"][f"reroute on, graph {g}"],
+             "reroute off, ms": 1e3 * d["dataconv"]["seconds"][f"reroute off, graph {g}"],
+             "off / on": d["dataconv"]["off_over_on"][g], "products differ by": d["dataconv"]["rel_difference"]}
+            for name, d in nets.items() if d.get("dataconv") for g in ("kept", "rebuilt")]
+    if rows:
+        df = pd.DataFrame(rows)
+        df.attrs["formats"] = {"reroute on, ms": "{:.3f}", "reroute off, ms": "{:.3f}", "off / on": "{:.2f}",
+                               "products differ by": "{:.1e}"}
+        tables.append(("**The data-convolution reroute** (`landscape.curvature.dataconv`) on and off (off: PyTorch's "
+                       "own double backward), one HVP.", df))
+    return caption, tables
 
 
 def bench_provenance(res: dict) -> str:
