@@ -261,3 +261,57 @@ def test_cuda_matches_cpu():
     assert rel((op @ V.cuda()).cpu(), H @ V) < 1e-10
     cpu_batches_op = HessianOperator(model, case.loss_fn, case.batches)   # data moved to the model's device
     assert rel((cpu_batches_op @ V.cuda()).cpu(), H @ V) < 1e-10
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_same_values_is_exact_on_both_paths(fused):
+    """The kept graph's check: the per-tensor path (CPU) and the one-sync path (accelerators) agree."""
+    from landscape.curvature.hvp import same_values
+
+    a = [torch.randn(3, 4, generator=gen(1)), torch.randn(5, generator=gen(2)), torch.zeros(0)]
+    saved = [t.clone() for t in a]
+    assert same_values(a, saved, fused=fused)
+    b = [t.clone() for t in a]
+    b[1][4] = torch.nextafter(b[1][4], torch.tensor(float("inf")))        # one value, one ulp
+    assert not same_values(b, saved, fused=fused)
+    assert not same_values(a[:2], saved, fused=fused)                       # a tensor fewer
+    assert not same_values([a[0].reshape(4, 3), a[1], a[2]], saved, fused=fused)   # same values, other shape
+    nan = [torch.tensor([float("nan")])]
+    assert not same_values(nan, [nan[0].clone()], fused=fused)             # NaN is never "unchanged": rebuild
+    assert same_values([], [], fused=fused)
+
+
+class _WithUnused(nn.Module):
+    """A model with a parameter its forward never uses."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.unused = inner, nn.Linear(3, 2).to(DT)
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_an_edit_through_data_is_seen_and_unused_parameters_read_zero(monkeypatch):
+    """``.data`` edits bypass the version counter; the exact comparison sees them. A parameter that the loss
+    does not use has zero rows in every product: the output block is not zero-filled first, so here it
+    starts as NaN, and any entry the products do not write would show."""
+    real = torch.empty_like
+    monkeypatch.setattr(torch, "empty_like", lambda t, **kw: real(t, **kw).fill_(float("nan")))
+    case = make("mlp_tanh_ce", batch_sizes=(12,))
+    model = _WithUnused(case.model)
+    op = HessianOperator(model, case.loss_fn, case.batch)
+    n_used = case.n
+    assert op.shape == (n_used + 8, n_used + 8)
+    V = torch.randn(n_used + 8, 3, generator=gen(11), dtype=next(model.parameters()).dtype)
+    V[n_used:] = float("nan")                    # the unused parameter's entries: never read
+    ref = reference_hessian(case)
+    first = op @ V
+    assert torch.equal(first[n_used:], torch.zeros(8, 3, dtype=V.dtype))
+    assert rel(first[:n_used], ref @ V[:n_used]) < 1e-10
+    with torch.no_grad():
+        for p in case.model.parameters():
+            p.data.mul_(0.5)                     # no version bump
+    after = op @ V
+    assert rel(after[:n_used], first[:n_used]) > 1e-3
+    assert rel(after[:n_used], reference_hessian(case) @ V[:n_used]) < 1e-10

@@ -151,9 +151,7 @@ class _Engine:
     def _unchanged(self) -> bool:
         if self._cache is None or self._state != self._state_now():
             return False
-        now = self._values_now()
-        return len(now) == len(self._values) and all(
-            a.shape == b.shape and torch.equal(a.detach(), b) for a, b in zip(now, self._values))
+        return same_values(self._values_now(), self._values, fused=self.device.type != "cpu")
 
     def release(self) -> None:
         self._cache, self._state, self._values = None, None, None
@@ -233,16 +231,30 @@ class _Engine:
         for c in range(V.shape[1]):
             col = V[:, c]
             cols.append([p.reshape(s) for p, s in zip(torch.split(col, numels), shapes)])
-        out = torch.zeros_like(V)
+        # every entry is written by the first batch (a product, or zero where a parameter has none), so the
+        # block needs no zero fill; later batches add to it
+        out = torch.empty_like(V)
         offsets = [0]
         for m in numels:
             offsets.append(offsets[-1] + m)
+        first = [True]
 
         def accumulate(products, weight):
+            # each product is written through a view of its rows shaped like the parameter: one pass, also
+            # for products that come back with permuted strides (some convolutions' double backward)
             for c, per_param in enumerate(products):
                 for a, prod in enumerate(per_param):
-                    if prod is not None:
-                        out[offsets[a]:offsets[a + 1], c].add_(prod.reshape(-1), alpha=weight)
+                    piece = out[offsets[a]:offsets[a + 1], c].view(shapes[a])
+                    if prod is None:
+                        if first[0]:
+                            piece.zero_()
+                    elif not first[0]:
+                        piece.add_(prod, alpha=weight)
+                    elif weight == 1.0:
+                        piece.copy_(prod)
+                    else:
+                        torch.mul(prod, weight, out=piece)
+            first[0] = False
 
         self.check_params()
         self.check_deterministic()
@@ -258,11 +270,31 @@ class _Engine:
                 cache = self._build(index)
                 accumulate(self._products(cache, subset, cols), weight)
                 del cache
+        if first[0]:                                 # no batch here (a rank that holds no data): a zero block
+            out.zero_()
         if self.group is not None:
             from .distributed import all_reduce_
 
             all_reduce_(out, self.group)             # one all-reduce per block: every rank's partial sum
         return out
+
+
+def same_values(now: list[Tensor], saved: list[Tensor], *, fused: bool = False) -> bool:
+    """Whether every tensor of ``now`` has the shape and exactly the values of its partner in ``saved``.
+
+    ``fused=False`` (the CPU): one ``torch.equal`` per tensor, which stops at the first difference.
+    ``fused=True`` (an accelerator, where each ``torch.equal`` waits for the device): the comparisons are
+    queued on the device and read back once, one host sync for the whole model. Tensors on several devices
+    fall back to ``torch.equal``.
+    """
+    if len(now) != len(saved) or any(a.shape != b.shape for a, b in zip(now, saved)):
+        return False
+    if not now:
+        return True
+    if not fused or len({t.device for t in now} | {t.device for t in saved}) > 1:
+        return all(torch.equal(a.detach(), b) for a, b in zip(now, saved))
+    differs = torch.stack([torch.ne(a.detach(), b).any() for a, b in zip(now, saved)])
+    return not bool(differs.any())
 
 
 @contextlib.contextmanager

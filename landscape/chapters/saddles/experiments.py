@@ -302,7 +302,7 @@ def train_run(*, run: Run, max_dense: int, device: str) -> dict:
 
 @cached("saddles/init_spectrum", version=3, ignore=("max_dense", "device"))
 def init_spectrum(*, net: Net, seed: int, max_dense: int, device: str) -> dict:
-    """The exact Hessian spectrum of the MLP at initialization (the same for every optimizer), and the unit
+    r"""The exact Hessian spectrum of the MLP at initialization (the same for every optimizer), and the unit
     eigenvector of its :math:`\lambda_{\min}` (``v_min``, for :func:`init_check`: one dense Hessian serves both)."""
     ds = prepared(net.data, net.side)
     train, _ = _on(ds, device)
