@@ -5,7 +5,8 @@
 # all bench/gpu.py needs; `make device-peers` puts PyHessian (pure Python) in .peers/ here: carry it
 # (carry: [".peers"]) to compare with PyHessian, else its rows are left out.
 #   here:  make device-peers
-#   there: bash bench/device.sh            (extra arguments go to bench/gpu.py)
+#   there: LANDSCAPE_COMMIT=<short sha here> bash bench/device.sh   (extra arguments go to bench/gpu.py;
+#          the copy there may have no git history, so the commit is named by the caller)
 # It stops bench/gpu.py after BENCH_TIMEOUT seconds (default 480), inside the tool's 10-minute limit.
 # Then copy $OUT/results-gpu.json to bench/results-gpu.json here and republish the toolkit chapter.
 set -o pipefail

@@ -147,6 +147,11 @@ def _cpu_model() -> str:
 
 
 def git_commit() -> str:
+    """The repository's short commit (``+dirty`` with uncommitted library changes); where there is no git
+    history (a copy of the working tree on a lent machine), ``$LANDSCAPE_COMMIT`` as the caller set it."""
+    given = os.environ.get("LANDSCAPE_COMMIT")
+    if given and not (REPO / ".git").exists():
+        return given
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                              timeout=10).stdout.strip()
