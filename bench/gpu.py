@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import measure  # noqa: E402
 import peers  # noqa: E402
 import problems  # noqa: E402
-from run import log, med, rel_err  # noqa: E402  (the CPU benchmark's helpers)
+from run import hvp_cost, log, med, rel_err  # noqa: E402  (the CPU benchmark's)
 
 from landscape.curvature import HessianOperator, eigenvalues, spectral_density  # noqa: E402
 from landscape.curvature import batches as _batches  # noqa: E402
@@ -111,36 +111,7 @@ def _pieces(col: torch.Tensor, params: list[torch.Tensor], batched: bool = False
 # --------------------------------------------------------------------------- 1. HVP / gradient
 def hvp_section(p: problems.Problem, a) -> dict:
     log(f"[{p.name}] 1. one HVP against one gradient")
-    model, (x, y), lf = p.model, p.batch, p.loss_fn
-    params = _params(model)
-    v = torch.randn(p.n_params, generator=torch.Generator().manual_seed(7)).to(a.device)
-    op_f, op_k = HessianOperator(model, lf, (x, y)), HessianOperator(model, lf, (x, y))
-    ours = op_k @ v
-
-    def fresh():
-        op_f.release()
-        return op_f @ v
-
-    fns = {"gradient": lambda: torch.autograd.grad(lf(model(x), y), params),
-           "ours, graph rebuilt": fresh, "ours, graph kept": lambda: op_k @ v}
-    agree, cleanup = {}, []
-    if peers.available()["pyhessian"]:
-        one, clean = peers.pyhessian_hvp(model, lf, (x, y), v)
-        fns["PyHessian, graph kept"] = one
-        cleanup.append(clean)
-        theirs = torch.cat([t.reshape(-1) for t in one()])
-        agree["PyHessian"] = float((theirs - ours).norm() / ours.norm())
-    times = measure.interleaved(fns, a.hvp_repeats, device=a.device)
-    for c in cleanup:
-        c()
-    op_k.release()
-    op_f.release()
-    tg = times["gradient"]["median"]
-    for k, t in times.items():
-        log(f"  {k:<28} {t['median'] * 1e3:9.2f} ms  {t['median'] / tg:5.2f} x gradient")
-    return {"seconds": {k: t["median"] for k, t in times.items()},
-            "over_gradient": {k: t["median"] / tg for k, t in times.items()},
-            "agreement_with_ours": agree, "repeats": a.hvp_repeats}
+    return hvp_cost(p, a.hvp_repeats, a.device)
 
 
 # --------------------------------------------------------------------------- 2. block products

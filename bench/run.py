@@ -105,6 +105,58 @@ def rel_err(values, ref) -> float:
     return float(np.max(np.abs(v - r) / np.abs(r)))
 
 
+def hvp_cost(p: problems.Problem, repeats: int, device: torch.device | str | None = None) -> dict:
+    """One gradient, our HVP with the graph rebuilt and kept, and each importable peer's HVP, on ``p``'s batch:
+    medians of ``repeats`` round-robin runs (synchronized on a CUDA ``device``), each over the gradient, and
+    each peer's product against ours (relative difference)."""
+    model, (x, y), lf = p.model, p.batch, p.loss_fn
+    params = [q for q in model.parameters() if q.requires_grad]
+    v = torch.randn(p.n_params, generator=torch.Generator().manual_seed(7)).to(x.device)
+
+    def gradient():
+        return torch.autograd.grad(lf(model(x), y), params)
+
+    op_f = HessianOperator(model, lf, (x, y))
+    op_k = HessianOperator(model, lf, (x, y))
+    hv_ours = op_k @ v
+
+    def fresh():
+        op_f.release()
+        return op_f @ v
+
+    fns = {"gradient": gradient, "ours, graph rebuilt": fresh, "ours, graph kept": lambda: op_k @ v}
+    checks = {}
+    cleanup = []
+    avail = peers.available()
+    if avail["pyhessian"]:
+        one, clean = peers.pyhessian_hvp(model, lf, (x, y), v)
+        fns["PyHessian, graph kept"] = one
+        cleanup.append(clean)
+        checks["PyHessian"] = torch.cat([t.reshape(-1) for t in one()])
+    if avail["hessian_eigenthings"]:
+        he = peers.eigenthings_operator(model, lf, (x, y))
+        fns["hessian-eigenthings, graph rebuilt"] = lambda: he.op.matvec(v)
+        checks["hessian-eigenthings"] = he.op.matvec(v)
+    if avail["curvlinops"]:
+        cl = peers.curvlinops_operator(model, lf, (x, y))
+        fns["curvlinops, forward-over-reverse"] = lambda: cl @ v
+        checks["curvlinops"] = cl @ v
+    agree = {k: float((c - hv_ours).norm() / hv_ours.norm()) for k, c in checks.items()}
+    times = measure.interleaved(fns, repeats, device=device)
+    for c in cleanup:
+        c()
+    op_k.release()
+    op_f.release()
+    tg = times["gradient"]["median"]
+    out = {"seconds": {k: t["median"] for k, t in times.items()},
+           "over_gradient": {k: t["median"] / tg for k, t in times.items()},
+           "agreement_with_ours": agree, "repeats": repeats}
+    for k, t in times.items():
+        log(f"  {k:<40} {t['median'] * 1e3:8.1f} ms   {t['median'] / tg:5.2f} x gradient")
+    log(f"  HVP agreement with ours (relative): {', '.join(f'{k} {e:.1e}' for k, e in agree.items())}")
+    return out
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -140,51 +192,7 @@ class Bench:
     # -- 1. HVP cost -----------------------------------------------------------------
     def hvp_cost(self, p: problems.Problem) -> dict:
         log(f"[{p.name}] 1. cost of one HVP vs one gradient")
-        model, (x, y), lf = p.model, p.batch, p.loss_fn
-        params = [q for q in model.parameters() if q.requires_grad]
-        v = torch.randn(p.n_params, generator=torch.Generator().manual_seed(7))
-
-        def gradient():
-            return torch.autograd.grad(lf(model(x), y), params)
-
-        op_f = HessianOperator(model, lf, (x, y))
-        op_k = HessianOperator(model, lf, (x, y))
-        hv_ours = op_k @ v
-
-        def fresh():
-            op_f.release()
-            return op_f @ v
-
-        fns = {"gradient": gradient, "ours, graph rebuilt": fresh, "ours, graph kept": lambda: op_k @ v}
-        checks = {}
-        cleanup = []
-        avail = peers.available()
-        if avail["pyhessian"]:
-            one, clean = peers.pyhessian_hvp(model, lf, (x, y), v)
-            fns["PyHessian, graph kept"] = one
-            cleanup.append(clean)
-            checks["PyHessian"] = torch.cat([t.reshape(-1) for t in one()])
-        if avail["hessian_eigenthings"]:
-            he = peers.eigenthings_operator(model, lf, (x, y))
-            fns["hessian-eigenthings, graph rebuilt"] = lambda: he.op.matvec(v)
-            checks["hessian-eigenthings"] = he.op.matvec(v)
-        if avail["curvlinops"]:
-            cl = peers.curvlinops_operator(model, lf, (x, y))
-            fns["curvlinops, forward-over-reverse"] = lambda: cl @ v
-            checks["curvlinops"] = cl @ v
-        agree = {k: float((c - hv_ours).norm() / hv_ours.norm()) for k, c in checks.items()}
-        times = measure.interleaved(fns, self.args.hvp_repeats)
-        for c in cleanup:
-            c()
-        op_k.release()
-        op_f.release()
-        tg = times["gradient"]["median"]
-        out = {"seconds": {k: t["median"] for k, t in times.items()},
-               "over_gradient": {k: t["median"] / tg for k, t in times.items()},
-               "agreement_with_ours": agree, "repeats": self.args.hvp_repeats}
-        for k, t in times.items():
-            log(f"  {k:<40} {t['median'] * 1e3:8.1f} ms   {t['median'] / tg:5.2f} x gradient")
-        log(f"  HVP agreement with ours (relative): {', '.join(f'{k} {e:.1e}' for k, e in agree.items())}")
+        out = hvp_cost(p, self.args.hvp_repeats)
         self.target(p.name, "one HVP (graph rebuilt) / one gradient", out["over_gradient"]["ours, graph rebuilt"],
                     "<=", 2.5, unit="x")
         self.target(p.name, "repeated HVP (graph kept) / one gradient", out["over_gradient"]["ours, graph kept"],

@@ -237,24 +237,20 @@ class _Engine:
         offsets = [0]
         for m in numels:
             offsets.append(offsets[-1] + m)
-        first = [True]
 
-        def accumulate(products, weight):
+        def accumulate(products, weight, first):
             # each product is written through a view of its rows shaped like the parameter: one pass, also
             # for products that come back with permuted strides (some convolutions' double backward)
             for c, per_param in enumerate(products):
                 for a, prod in enumerate(per_param):
                     piece = out[offsets[a]:offsets[a + 1], c].view(shapes[a])
                     if prod is None:
-                        if first[0]:
+                        if first:
                             piece.zero_()
-                    elif not first[0]:
-                        piece.add_(prod, alpha=weight)
-                    elif weight == 1.0:
-                        piece.copy_(prod)
-                    else:
+                    elif first:
                         torch.mul(prod, weight, out=piece)
-            first[0] = False
+                    else:
+                        piece.add_(prod, alpha=weight)
 
         self.check_params()
         self.check_deterministic()
@@ -264,14 +260,14 @@ class _Engine:
                 self._cache = self._build(0)
                 self._state = self._state_now()
                 self._values = [t.detach().clone() for t in self._values_now()]
-            accumulate(self._products(self._cache, subset, cols), self.weights[0])
+            accumulate(self._products(self._cache, subset, cols), self.weights[0], first=True)
         else:
             for index, weight in enumerate(self.weights):
                 cache = self._build(index)
-                accumulate(self._products(cache, subset, cols), weight)
+                accumulate(self._products(cache, subset, cols), weight, first=index == 0)
                 del cache
-        if first[0]:                                 # no batch here (a rank that holds no data): a zero block
-            out.zero_()
+            if not self.weights:                     # no batch here (a rank that holds no data): a zero block
+                out.zero_()
         if self.group is not None:
             from .distributed import all_reduce_
 
